@@ -1,0 +1,16 @@
+package testenv
+
+import (
+	"net/http"
+	"time"
+)
+
+func httpGet(u string) (int, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
