@@ -71,6 +71,16 @@ func withUser(base, user, db string) string {
 // NewDB creates a fresh database and applies the migrations to it as its owner.
 func NewDB(t testing.TB) *DB {
 	t.Helper()
+	d := NewEmptyDB(t)
+	if _, err := schema.Apply(context.Background(), d.Owner.DB); err != nil {
+		t.Fatalf("apply migrations: %v", err)
+	}
+	return d
+}
+
+// NewEmptyDB creates a fresh database, with its owner and runtime roles, and no migration applied.
+func NewEmptyDB(t testing.TB) *DB {
+	t.Helper()
 	admin := need(t, "SO_TEST_DATABASE_URL")
 	ctx := context.Background()
 	a, err := sql.Open("postgres", admin)
@@ -103,9 +113,6 @@ func NewDB(t testing.TB) *DB {
 
 	if d.Owner, err = sqlx.Open("postgres", d.OwnerURL); err != nil {
 		t.Fatalf("open owner: %v", err)
-	}
-	if _, err := schema.Apply(ctx, d.Owner.DB); err != nil {
-		t.Fatalf("apply migrations: %v", err)
 	}
 	if d.Runtime, err = sqlx.Open("postgres", d.RuntimeURL); err != nil {
 		t.Fatalf("open runtime: %v", err)

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration, read from SO_* environment variables.
+// Every secret may instead be given as NAME_FILE naming a file that holds it.
+// The README documents each variable with its default; keep the two in step.
+type Config struct {
+	ListenAddr       string        // SO_LISTEN_ADDR
+	PublicURL        string        // SO_PUBLIC_URL
+	DatabaseURL      string        // SO_DATABASE_URL (secret): the runtime role
+	DatabaseOwnerURL string        // SO_DATABASE_OWNER_URL (secret): the migration owner
+	AutoMigrate      bool          // SO_AUTO_MIGRATE: serve applies pending migrations (needs the owner URL)
+	MinIOEndpoint    string        // SO_MINIO_ENDPOINT host:port
+	MinIOAccessKey   string        // SO_MINIO_ACCESS_KEY (secret)
+	MinIOSecretKey   string        // SO_MINIO_SECRET_KEY (secret)
+	MinIOBucket      string        // SO_MINIO_BUCKET
+	MinIOSecure      bool          // SO_MINIO_SECURE
+	KEKFiles         []string      // SO_KEK_FILES comma-separated age identity files, oldest first
+	CheckpointKey    string        // SO_CHECKPOINT_KEY_FILE: the audit checkpoint signing key file
+	SMTPURL          string        // SO_SMTP_URL (secret)
+	LogLevel         string        // SO_LOG_LEVEL
+	ShutdownTimeout  time.Duration // SO_SHUTDOWN_TIMEOUT
+	UploadExpiry     time.Duration // SO_UPLOAD_EXPIRY
+}
+
+// secrets may be given as NAME_FILE.
+var secrets = map[string]bool{
+	"SO_DATABASE_URL": true, "SO_DATABASE_OWNER_URL": true,
+	"SO_MINIO_ACCESS_KEY": true, "SO_MINIO_SECRET_KEY": true, "SO_SMTP_URL": true,
+}
+
+// ConfigError names the variable that is wrong.
+type ConfigError struct {
+	Var    string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "config: " + e.Var + ": " + e.Reason }
+
+type envReader struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+func (r *envReader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, &ConfigError{Var: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (r *envReader) str(name, def string) string {
+	v, ok := r.lookup(name)
+	if secrets[name] {
+		f, fok := r.lookup(name + "_FILE")
+		switch {
+		case ok && fok && v != "" && f != "":
+			r.fail(name, "set both %s and %s_FILE; set one", name, name)
+			return ""
+		case fok && f != "":
+			b, err := os.ReadFile(f)
+			if err != nil {
+				r.fail(name+"_FILE", "cannot read the file it names: %v", errors.Unwrap(err))
+				return ""
+			}
+			return strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	if !ok || v == "" {
+		return def
+	}
+	return v
+}
+
+func (r *envReader) boolean(name string, def bool) bool {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		r.fail(name, "%q is not true or false", s)
+	}
+	return b
+}
+
+func (r *envReader) duration(name string, def time.Duration) time.Duration {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		r.fail(name, "%q is not a positive duration such as 30s or 12h", s)
+	}
+	return d
+}
+
+// LoadConfig reads the configuration through lookup (os.LookupEnv in production) and
+// validates it. The error names every variable that is wrong.
+func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
+	r := &envReader{lookup: lookup}
+	c := Config{
+		ListenAddr:       r.str("SO_LISTEN_ADDR", "127.0.0.1:8080"),
+		PublicURL:        r.str("SO_PUBLIC_URL", "http://127.0.0.1:8080"),
+		DatabaseURL:      r.str("SO_DATABASE_URL", ""),
+		DatabaseOwnerURL: r.str("SO_DATABASE_OWNER_URL", ""),
+		AutoMigrate:      r.boolean("SO_AUTO_MIGRATE", false),
+		MinIOEndpoint:    r.str("SO_MINIO_ENDPOINT", ""),
+		MinIOAccessKey:   r.str("SO_MINIO_ACCESS_KEY", ""),
+		MinIOSecretKey:   r.str("SO_MINIO_SECRET_KEY", ""),
+		MinIOBucket:      r.str("SO_MINIO_BUCKET", "secondopinion"),
+		MinIOSecure:      r.boolean("SO_MINIO_SECURE", false),
+		CheckpointKey:    r.str("SO_CHECKPOINT_KEY_FILE", ""),
+		SMTPURL:          r.str("SO_SMTP_URL", ""),
+		LogLevel:         r.str("SO_LOG_LEVEL", "info"),
+		ShutdownTimeout:  r.duration("SO_SHUTDOWN_TIMEOUT", 30*time.Second),
+		UploadExpiry:     r.duration("SO_UPLOAD_EXPIRY", 12*time.Hour),
+	}
+	for _, f := range strings.Split(r.str("SO_KEK_FILES", ""), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			c.KEKFiles = append(c.KEKFiles, f)
+		}
+	}
+	if !hostPort(c.ListenAddr, true) {
+		r.fail("SO_LISTEN_ADDR", "%q is not host:port", c.ListenAddr)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail("SO_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
+	}
+	for _, name := range []string{"SO_DATABASE_URL", "SO_DATABASE_OWNER_URL"} {
+		v := c.DatabaseURL
+		if name == "SO_DATABASE_OWNER_URL" {
+			v = c.DatabaseOwnerURL
+		}
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			r.fail(name, "is not a postgres:// URL") // the value may hold a password: never echo it
+		}
+	}
+	if c.MinIOEndpoint != "" {
+		if !hostPort(c.MinIOEndpoint, false) {
+			r.fail("SO_MINIO_ENDPOINT", "%q is not host:port", c.MinIOEndpoint)
+		}
+	}
+	if c.MinIOBucket != "" && !validBucket(c.MinIOBucket) {
+		r.fail("SO_MINIO_BUCKET", "%q is not a valid bucket name (3-63 of a-z 0-9 . -)", c.MinIOBucket)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		r.fail("SO_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps" && u.Scheme != "file") {
+			r.fail("SO_SMTP_URL", "is not an smtp://, smtps:// or file:// URL")
+		}
+	}
+	return c, errors.Join(r.errs...)
+}
+
+// requireServe checks what serve needs beyond what LoadConfig validates.
+func (c Config) requireServe() error {
+	var errs []error
+	need := func(name, v string) {
+		if v == "" {
+			errs = append(errs, &ConfigError{Var: name, Reason: "is required"})
+		}
+	}
+	need("SO_DATABASE_URL", c.DatabaseURL)
+	need("SO_MINIO_ENDPOINT", c.MinIOEndpoint)
+	need("SO_MINIO_ACCESS_KEY", c.MinIOAccessKey)
+	need("SO_MINIO_SECRET_KEY", c.MinIOSecretKey)
+	if c.AutoMigrate {
+		need("SO_DATABASE_OWNER_URL", c.DatabaseOwnerURL)
+	}
+	return errors.Join(errs...)
+}
+
+// hostPort reports whether s is host:port with a numeric port (an empty host only if allowed).
+func hostPort(s string, emptyHost bool) bool {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil || (h == "" && !emptyHost) || strings.ContainsAny(h, "/@") {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+func validBucket(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	for _, ch := range s {
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadEnvFile reads KEY=VALUE lines (blank lines and # comments ignored; an optional
+// `export ` prefix and matching quotes around the value are removed) into a map.
+func LoadEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("env file: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("env file %s: line %d is not KEY=VALUE", path, n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		out[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("env file %s: %w", path, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,105 @@
+// Command secondopinion is the one binary of the service: it serves, migrates, and manages
+// keys, accounts and tokens. Run `secondopinion help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: secondopinion [--env-file FILE] COMMAND [ARGS]
+
+commands:
+  serve                       run the service
+  migrate                     apply pending database migrations (as SO_DATABASE_OWNER_URL)
+  keys generate [--out FILE]  write a new key-encryption key (age hybrid post-quantum identity)
+  help                        this text
+
+Configuration is read from SO_* environment variables (see README.md); --env-file loads
+KEY=VALUE lines first, without overriding variables already set.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "secondopinion:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: tests call it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("secondopinion", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	envFile := fs.String("env-file", "", "load configuration from this KEY=VALUE file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *envFile != "" {
+		vars, err := LoadEnvFile(*envFile)
+		if err != nil {
+			return err
+		}
+		base := lookup
+		lookup = func(k string) (string, bool) {
+			if v, ok := base(k); ok {
+				return v, true
+			}
+			v, ok := vars[k]
+			return v, ok
+		}
+	}
+	args = fs.Args()
+	if len(args) == 0 || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cfg, err := LoadConfig(lookup)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger)
+	case "migrate":
+		return migrate(ctx, cfg, logger)
+	case "keys":
+		return keysCommand(ctx, cfg, rest, stdout)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	m := NewMain(cfg, logger)
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	werr := m.Wait(ctx)
+	logger.Info("shutting down")
+	if err := m.Close(); err != nil {
+		return err
+	}
+	return werr
+}

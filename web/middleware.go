@@ -1,0 +1,125 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const requestIDHeader = "X-Request-Id"
+
+
+// requestID gives every request an id: the caller's X-Request-Id when it is short and plain,
+// a fresh random one otherwise. It is echoed in the response and in every log line.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader(requestIDHeader)
+	if !plainID(id) {
+		b := make([]byte, 12)
+		rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(requestIDHeader, id)
+	c.Header(requestIDHeader, id)
+	c.Set(loggerKeyName, s.log.With("request_id", id))
+	c.Next()
+}
+
+const loggerKeyName = "so.logger"
+
+func plainID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, ch := range s {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestIDOf(c *gin.Context) string { return c.GetString(requestIDHeader) }
+
+// loggerOf is the request's logger, carrying its request id.
+func loggerOf(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKeyName); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}
+
+// recoverPanics turns a panic into a 500 carrying the request id as correlation id.
+func (s *Server) recoverPanics(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			loggerOf(c).Error("panic", "panic", v, "route", c.FullPath())
+			if !c.Writer.Written() {
+				writeError(c, http.StatusInternalServerError, "internal", "internal error; quote the request id to support")
+			} else {
+				c.Abort()
+			}
+		}
+	}()
+	c.Next()
+}
+
+// securityHeaders are sent on every response.
+func (s *Server) securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	c.Next()
+}
+
+// logRequests writes one line per request. It logs the route pattern, never the raw path
+// or query (which may carry tokens), and nothing of the body.
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	elapsed := time.Since(start)
+	s.m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
+	s.m.duration.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	loggerOf(c).Log(c.Request.Context(), level, "request",
+		"method", c.Request.Method, "route", route, "status", status,
+		"bytes", c.Writer.Size(), "duration_ms", elapsed.Milliseconds())
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secondopinion_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "secondopinion_http_request_duration_seconds", Help: "HTTP request duration by method and route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}

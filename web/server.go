@@ -1,0 +1,59 @@
+// Package web is the HTTP face of secondopinion: the gin router, its middleware (request ids,
+// structured logs, panic recovery, security headers, metrics), the JSON API handlers and the pages.
+//
+// It holds no SQL and no crypto: every handler calls a domain package through an interface
+// declared here, and cmd/secondopinion wires the concrete types. All routes are in one table,
+// in routes.go.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Check is one readiness probe: nil when the dependency it names is usable.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config is what the server needs. Zero values are not valid unless said.
+type Config struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics are registered here and served at /metrics
+	Ready    []Check              // checked by /readyz, each within ReadyTimeout
+	// ReadyTimeout bounds each readiness check (default 2s).
+	ReadyTimeout time.Duration
+}
+
+// Server is the HTTP handler of the service.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	engine *gin.Engine
+	m      *metrics
+}
+
+// New builds the server and its route table.
+func New(cfg Config) *Server {
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry)}
+	s.engine.ContextWithFallback = true
+	s.engine.HandleMethodNotAllowed = true
+	s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
