@@ -14,7 +14,6 @@ import (
 
 const requestIDHeader = "X-Request-Id"
 
-
 // requestID gives every request an id: the caller's X-Request-Id when it is short and plain,
 // a fresh random one otherwise. It is echoed in the response and in every log line.
 func (s *Server) requestID(c *gin.Context) {

@@ -12,7 +12,9 @@ func (s *Server) routes() {
 	e := s.engine
 	e.Use(s.requestID, s.recoverPanics, s.securityHeaders, s.logRequests)
 	e.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "not_found", "no such resource") })
-	e.NoMethod(func(c *gin.Context) { writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed") })
+	e.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	})
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 const usage = `usage: secondopinion [--env-file FILE] COMMAND [ARGS]
@@ -20,6 +23,7 @@ commands:
   serve                       run the service
   migrate                     apply pending database migrations (as SO_DATABASE_OWNER_URL)
   keys generate [--out FILE]  write a new key-encryption key (age hybrid post-quantum identity)
+  healthcheck                 exit 0 when the local service answers /healthz (for containers)
   help                        this text
 
 Configuration is read from SO_* environment variables (see README.md); --env-file loads
@@ -79,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return migrate(ctx, cfg, logger)
 	case "keys":
 		return keysCommand(ctx, cfg, rest, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -89,6 +95,29 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// healthcheck asks the service listening on SO_LISTEN_ADDR for /healthz.
+func healthcheck(ctx context.Context, cfg Config) error {
+	host, port, _ := net.SplitHostPort(cfg.ListenAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }
 
 func serve(ctx context.Context, cfg Config, logger *slog.Logger) error {

@@ -178,12 +178,10 @@ func (m *MinIO) connect(t testing.TB) {
 	m.Client = c
 }
 
-// Binary finds a program the tests drive (minio, age): on PATH or in $(go env GOPATH)/bin.
+// Binary finds a program the tests drive (minio, age): in $(go env GOPATH)/bin, where
+// `make test` installs the pinned versions, or else on PATH.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
 	gopath := os.Getenv("GOPATH")
 	if gopath == "" {
 		if home, err := os.UserHomeDir(); err == nil {
@@ -191,10 +189,14 @@ func Binary(t testing.TB, name string) string {
 		}
 	}
 	p := filepath.Join(gopath, "bin", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s not found on PATH or in %s: `make test` installs it", name, filepath.Dir(p))
+	if _, err := os.Stat(p); err == nil {
+		return p
 	}
-	return p
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	t.Fatalf("%s not found in %s or on PATH: `make test` installs it", name, filepath.Dir(p))
+	return ""
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
