@@ -146,3 +146,19 @@ so_minio_stop() {
 }
 
 so_random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# so_node_deps: node and the locked npm packages of web/ui (tus-js-client, esbuild, playwright-core).
+so_node_deps() {
+	command -v node >/dev/null || so_apt_install nodejs npm
+	if [ ! -d web/ui/node_modules ] || [ web/ui/package-lock.json -nt web/ui/node_modules ]; then
+		so_log "npm ci (web/ui)"
+		(cd web/ui && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || so_die "npm ci failed"
+		touch web/ui/node_modules
+	fi
+}
+
+# so_chromium: Debian's Chromium for the browser tests (no downloaded browsers).
+so_chromium() {
+	[ -x /usr/bin/chromium ] || so_apt_install chromium
+	echo /usr/bin/chromium
+}
