@@ -146,6 +146,7 @@ func (in *CreateInput) Validate(now time.Time) error {
 
 	birth, err := time.Parse(birthDateFmt, in.Patient.BirthDate)
 	today := civilDate(now)
+	birthOK := false
 	switch {
 	case in.Patient.BirthDate == "":
 		ve.add("patient.birth_date", "is required")
@@ -155,6 +156,8 @@ func (in *CreateInput) Validate(now time.Time) error {
 		ve.add("patient.birth_date", "is in the future")
 	case birth.Year() < 1900:
 		ve.add("patient.birth_date", "is before 1900")
+	default:
+		birthOK = true
 	}
 
 	switch {
@@ -162,7 +165,7 @@ func (in *CreateInput) Validate(now time.Time) error {
 		ve.add("applicant_relationship", "is required")
 	case !slices.Contains(Relationships, in.ApplicantRelationship):
 		ve.add("applicant_relationship", "must be one of %s", strings.Join(Relationships, ", "))
-	case in.ApplicantRelationship == "self" && err == nil && age(birth, today) < minSelfAge:
+	case in.ApplicantRelationship == "self" && birthOK && age(birth, today) < minSelfAge:
 		ve.add("applicant_relationship", "a patient under %d applies through a parent, guardian or legal representative", minSelfAge)
 	}
 
