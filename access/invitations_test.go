@@ -154,3 +154,35 @@ func TestInvitations(t *testing.T) {
 		}
 	}
 }
+
+// Two browsers racing with one link: exactly one gets a session.
+func TestRedeemOnceUnderConcurrency(t *testing.T) {
+	f := newFixture(t)
+	ann := f.applicant("ann@example.org")
+	caseID := f.newCase(ann, "Giulietta")
+	if _, err := f.svc.Invitations.Invite(f.ctx, ann, caseID, "dr@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := f.mail.Last("dr@example.org")
+	token := tokenFromMail(t, m)
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, _, err := f.svc.Invitations.Redeem(f.ctx, token)
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, access.ErrInvalidCredentials):
+			t.Errorf("redeem: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d redemptions succeeded, want 1", won)
+	}
+}

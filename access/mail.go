@@ -168,7 +168,7 @@ func (s *SMTPMailer) now() time.Time {
 // the mail catcher of `make run`. The directory is created when missing.
 type DirMailer struct {
 	Dir  string
-	From string
+	From string // a bare address, as for SMTPMailer
 	Now  func() time.Time // time.Now when nil
 }
 
@@ -233,6 +233,9 @@ var errHeader = errors.New("mail header contains a line break")
 // compose renders m as a MIME message: UTF-8 plain text, quoted-printable, encoded subject.
 // Addresses are validated and no header value may carry a line break (header injection).
 func compose(from string, m Message, now time.Time) ([]byte, error) {
+	if _, err := checkEmail(from); err != nil {
+		return nil, fmt.Errorf("mail sender: %w", err)
+	}
 	to, err := checkEmail(m.To)
 	if err != nil {
 		return nil, fmt.Errorf("mail recipient: %w", err)
