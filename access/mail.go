@@ -168,7 +168,7 @@ func (s *SMTPMailer) now() time.Time {
 // the mail catcher of `make run`. The directory is created when missing.
 type DirMailer struct {
 	Dir  string
-	From string // a bare address, as for SMTPMailer
+	From string           // a bare address, as for SMTPMailer
 	Now  func() time.Time // time.Now when nil
 }
 
