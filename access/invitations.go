@@ -1,0 +1,186 @@
+package access
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// InvitationPath is where invitation links point, under Config.PublicURL, with the token in the
+// query parameter "token". As with SignInLinkPath, the page must redeem only on POST.
+const InvitationPath = "/invitation"
+
+// Invitations let an applicant or a case manager invite a referring physician to one case.
+// The mailed link signs the physician in once (single use), until Config.InvitationTTL; the
+// session it opens is a physician Subject scoped to that case, may upload the cover letter and
+// clinical documents and see only what it uploaded, and ends at the invitation's expiry or
+// when the invitation is revoked.
+type Invitations struct {
+	*env
+	policy *Policy
+}
+
+// Invitation is an invitation as its inviters see it. URL is set only by Invite: the token is
+// not stored, so it cannot be shown again.
+type Invitation struct {
+	ID         string     `json:"id"`
+	CaseID     string     `json:"case_id"`
+	Email      string     `json:"email"`
+	URL        string     `json:"invitation_url,omitempty"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	RedeemedAt *time.Time `json:"redeemed_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+// Invite invites the physician at email to the case, if the policy lets inviter (ActionInvite),
+// and mails the link. The mail names no patient: it carries the link and its expiry only.
+func (v *Invitations) Invite(ctx context.Context, inviter Subject, caseID, email string) (Invitation, error) {
+	if err := v.policy.Authorize(ctx, inviter, ActionInvite, caseID); err != nil {
+		return Invitation{}, err
+	}
+	email, err := checkEmail(email)
+	if err != nil {
+		return Invitation{}, err
+	}
+	now := v.Now()
+	secret := newSecret()
+	inv := Invitation{CaseID: caseID, Email: email, ExpiresAt: now.Add(v.InvitationTTL), CreatedAt: now,
+		URL: v.link(InvitationPath, encodeSecret(invitePrefix, secret))}
+	tx, err := v.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Invitation{}, fmt.Errorf("invite: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.GetContext(ctx, &inv.ID, `INSERT INTO invitations (case_id, email, token_hash, invited_by, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, caseID, email, hashSecret(secret), inviter.AccountID, inv.ExpiresAt, now); err != nil {
+		return Invitation{}, fmt.Errorf("invite: %w", err)
+	}
+	msg := Message{
+		To:      email,
+		Subject: "Invitation to upload documents for a second opinion",
+		Body: fmt.Sprintf("You have been invited to upload your cover letter and clinical documents for a patient's "+
+			"request for a second opinion.\n\nThe link works once, until %s UTC:\n\n%s\n\n"+
+			"If you were not expecting this invitation, ignore this message.\n",
+			inv.ExpiresAt.UTC().Format("2 January 2006 15:04"), inv.URL),
+	}
+	if err := v.Mailer.Send(ctx, msg); err != nil {
+		return Invitation{}, fmt.Errorf("invite: mail: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Invitation{}, fmt.Errorf("invite: %w", err)
+	}
+	return inv, nil
+}
+
+// Redeem spends an invitation link and opens the physician's session. A malformed, unknown,
+// spent, expired or revoked link is ErrInvalidCredentials.
+func (v *Invitations) Redeem(ctx context.Context, token string) (*Session, string, error) {
+	now := v.Now()
+	secret, err := parseInvitationToken(token)
+	if err != nil {
+		return nil, "", ErrInvalidCredentials
+	}
+	tx, err := v.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("redeem invitation: %w", err)
+	}
+	defer tx.Rollback()
+	var r struct {
+		ID        string    `db:"id"`
+		ExpiresAt time.Time `db:"expires_at"`
+	}
+	err = tx.GetContext(ctx, &r, `UPDATE invitations SET redeemed_at = $2
+		WHERE token_hash = $1 AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+		RETURNING id, expires_at`, hashSecret(secret), now)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("redeem invitation: %w", err)
+	}
+	end := now.Add(v.AbsoluteTimeout)
+	if r.ExpiresAt.Before(end) {
+		end = r.ExpiresAt
+	}
+	sess, raw, err := v.newSession(ctx, tx, "", r.ID, false, now, end)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, "", fmt.Errorf("redeem invitation: %w", err)
+	}
+	return sess, raw, nil
+}
+
+// Revoke revokes an invitation, if the policy lets s invite on its case, and ends the sessions
+// it opened. An invitation on a case s cannot see is ErrNotFound. Revoking twice is not an error.
+func (v *Invitations) Revoke(ctx context.Context, s Subject, invitationID string) error {
+	var caseID string
+	if ValidUUID(invitationID) {
+		err := v.db.GetContext(ctx, &caseID, `SELECT case_id FROM invitations WHERE id = $1`, invitationID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("revoke invitation: %w", err)
+		}
+	}
+	if caseID == "" {
+		if err := precheck(s); err != nil {
+			return err
+		}
+		return ErrNotFound
+	}
+	if err := v.policy.Authorize(ctx, s, ActionInvite, caseID); err != nil {
+		return err
+	}
+	now := v.Now()
+	tx, err := v.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE invitations SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, invitationID, now); err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $2 WHERE invitation_id = $1 AND revoked_at IS NULL`, invitationID, now); err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
+	return nil
+}
+
+// List returns the case's invitations, newest first, if the policy lets s invite on it.
+func (v *Invitations) List(ctx context.Context, s Subject, caseID string) ([]Invitation, error) {
+	if err := v.policy.Authorize(ctx, s, ActionInvite, caseID); err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		ID         string       `db:"id"`
+		CaseID     string       `db:"case_id"`
+		Email      string       `db:"email"`
+		ExpiresAt  time.Time    `db:"expires_at"`
+		RedeemedAt sql.NullTime `db:"redeemed_at"`
+		RevokedAt  sql.NullTime `db:"revoked_at"`
+		CreatedAt  time.Time    `db:"created_at"`
+	}
+	if err := v.db.SelectContext(ctx, &rows, `SELECT id, case_id, email, expires_at, redeemed_at, revoked_at, created_at
+		FROM invitations WHERE case_id = $1 ORDER BY created_at DESC, id`, caseID); err != nil {
+		return nil, fmt.Errorf("list invitations: %w", err)
+	}
+	out := make([]Invitation, len(rows))
+	for i, r := range rows {
+		out[i] = Invitation{ID: r.ID, CaseID: r.CaseID, Email: r.Email, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt,
+			RedeemedAt: nullTime(r.RedeemedAt), RevokedAt: nullTime(r.RevokedAt)}
+	}
+	return out, nil
+}
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	return &t.Time
+}

@@ -1,0 +1,279 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Action is something a subject may try. Case actions name a case; document actions a
+// document; global actions neither.
+type Action string
+
+// Case actions (Policy.Authorize with a case id).
+const (
+	ActionCaseRead             Action = "case.read"              // GET /cases/{id}: metadata, checklist
+	ActionCaseSubmit           Action = "case.submit"            // POST /cases/{id}/submit
+	ActionCaseTriage           Action = "case.triage"            // POST /cases/{id}/triage
+	ActionCaseRequestDocuments Action = "case.request_documents" // POST /cases/{id}/request-documents
+	ActionCaseAccept           Action = "case.accept"            // POST /cases/{id}/accept
+	ActionCasePayment          Action = "case.payment"           // POST /cases/{id}/payment
+	ActionCaseRelease          Action = "case.release"           // POST /cases/{id}/release
+	ActionCaseClose            Action = "case.close"             // POST /cases/{id}/close
+	ActionCaseWithdraw         Action = "case.withdraw"          // POST /cases/{id}/withdraw
+	ActionCaseRefund           Action = "case.refund"            // POST /cases/{id}/refund
+	ActionDocumentList         Action = "document.list"          // GET /cases/{id}/documents (filter with CanSeeDocument)
+	ActionDocumentUpload       Action = "document.upload"        // tus create; AuthorizeUpload also checks the kind
+	ActionAssignReviewer       Action = "assignment.create"      // POST /cases/{id}/assignments
+	ActionInvite               Action = "invitation.create"      // POST /cases/{id}/invitations; revoking too
+	ActionConsentSign          Action = "consent.sign"           // POST /cases/{id}/consent/signature
+	ActionConsentCountersign   Action = "consent.countersign"    // POST /cases/{id}/consent/countersignature
+	ActionConsentWithdraw      Action = "consent.withdraw"       // POST /cases/{id}/consent/withdrawal
+	ActionConsentRead          Action = "consent.read"           // GET /cases/{id}/consent
+	ActionExtrasPropose        Action = "extras.propose"         // POST /cases/{id}/extras
+	ActionExtrasDecide         Action = "extras.decide"          // POST /extras/{id}/approve|decline, on the extra's case
+	ActionErasure              Action = "case.erase"             // POST /cases/{id}/erasure
+)
+
+// Document actions (Policy.AuthorizeDocument with a document id).
+const (
+	ActionDocumentRead   Action = "document.read"   // GET /documents/{id}/content
+	ActionDocumentDelete Action = "document.delete" // DELETE /documents/{id}
+)
+
+// Global actions (Policy.Authorize with an empty case id).
+const (
+	ActionCaseCreate     Action = "case.create"     // POST /cases
+	ActionDataExport     Action = "me.export"       // GET /me/export: the subject's own data
+	ActionAuditRead      Action = "audit.read"      // GET /audit, /audit/verify
+	ActionAuditExport    Action = "audit.export"    // GET /audit/export
+	ActionAccountsManage Action = "accounts.manage" // account administration pages
+)
+
+// CaseActions, DocumentActions and GlobalActions list every action of each kind.
+var (
+	CaseActions = []Action{ActionCaseRead, ActionCaseSubmit, ActionCaseTriage, ActionCaseRequestDocuments,
+		ActionCaseAccept, ActionCasePayment, ActionCaseRelease, ActionCaseClose, ActionCaseWithdraw, ActionCaseRefund,
+		ActionDocumentList, ActionDocumentUpload, ActionAssignReviewer, ActionInvite, ActionConsentSign,
+		ActionConsentCountersign, ActionConsentWithdraw, ActionConsentRead, ActionExtrasPropose, ActionExtrasDecide,
+		ActionErasure}
+	DocumentActions = []Action{ActionDocumentRead, ActionDocumentDelete}
+	GlobalActions   = []Action{ActionCaseCreate, ActionDataExport, ActionAuditRead, ActionAuditExport, ActionAccountsManage}
+)
+
+// Transitions maps the last path segment of POST /api/v1/cases/{id}/{transition} to its action.
+var Transitions = map[string]Action{
+	"submit": ActionCaseSubmit, "triage": ActionCaseTriage, "request-documents": ActionCaseRequestDocuments,
+	"accept": ActionCaseAccept, "payment": ActionCasePayment, "release": ActionCaseRelease, "close": ActionCaseClose,
+	"withdraw": ActionCaseWithdraw, "refund": ActionCaseRefund,
+}
+
+// permitted is what each role may do on a case (or document) it can see. Visibility is decided
+// first (see Policy), so "applicant: case.read" means "on the applicant's own cases".
+var permitted = map[Role][]Action{
+	RoleApplicant: {ActionCaseCreate, ActionDataExport,
+		ActionCaseRead, ActionCaseSubmit, ActionCaseWithdraw, ActionDocumentList, ActionDocumentUpload,
+		ActionDocumentRead, ActionDocumentDelete, ActionInvite, ActionConsentSign, ActionConsentWithdraw,
+		ActionConsentRead, ActionExtrasDecide},
+	RolePhysician: {ActionDocumentList, ActionDocumentUpload, ActionDocumentRead},
+	RoleCaseManager: {ActionCaseRead, ActionCaseTriage, ActionCaseRequestDocuments, ActionCaseAccept,
+		ActionCasePayment, ActionCaseClose, ActionCaseRefund, ActionDocumentList, ActionDocumentRead,
+		ActionAssignReviewer, ActionInvite, ActionConsentCountersign, ActionConsentRead},
+	RoleReviewer: {ActionCaseRead, ActionCaseRelease, ActionDocumentList, ActionDocumentUpload,
+		ActionDocumentRead, ActionExtrasPropose},
+	RoleDPO: {ActionAuditRead, ActionAuditExport,
+		ActionCaseRead, ActionDocumentList, ActionDocumentDelete, ActionConsentRead, ActionErasure},
+	RoleAdmin: {ActionAccountsManage},
+}
+
+// uploadKinds is which document kinds each role may upload to a case it may upload to.
+var uploadKinds = map[Role][]string{
+	RoleApplicant: {"identity_document", "applicant_identity_document", "proof_of_authority", "consent_form",
+		"cover_letter", "clinical_history", "histology_report", "imaging_report", "imaging_study",
+		"radiotherapy_plan", "other"},
+	RolePhysician: {"cover_letter", "clinical_history", "histology_report", "imaging_report", "imaging_study",
+		"radiotherapy_plan", "other"},
+	RoleReviewer: {"report"},
+}
+
+// UploadableKinds returns the document kinds role may upload (nil: none).
+func UploadableKinds(role Role) []string { return slices.Clone(uploadKinds[role]) }
+
+// CaseFacts is what the policy needs to know about a case.
+type CaseFacts struct {
+	ID        string
+	OwnerID   string   // the applicant's account
+	Reviewers []string // accounts of the assigned reviewers
+}
+
+// DocumentFacts is what the policy needs to know about a document.
+type DocumentFacts struct {
+	ID                   string
+	CaseID               string
+	Kind                 string
+	UploadedBy           string // account, or empty
+	UploadedByInvitation string // invitation of the physician who uploaded it, or empty
+}
+
+// Directory answers the policy's questions about cases and documents; *cases.Cases is one.
+// Both methods return an error matching ErrNotFound for an id that names nothing.
+type Directory interface {
+	CaseFacts(ctx context.Context, caseID string) (CaseFacts, error)
+	DocumentFacts(ctx context.Context, docID string) (DocumentFacts, error)
+}
+
+// Policy is the one authorization policy: the API, the tus hooks and the pages all ask it.
+//
+// Each answer is nil (allowed), ErrNotFound (the case or document is missing or invisible to
+// the subject: answer 404, exactly as for a missing one), ErrForbidden (visible, but this
+// action is not the subject's: 403), ErrUnauthenticated (nobody: 401) or ErrTOTPRequired (a
+// staff subject that has not passed TOTP: 403, or the enrolment page). Other errors are
+// failures to look facts up. The consent gate is asked after the policy, by the caller; the
+// state machine decides what may happen when (409), the policy only who.
+//
+// Visibility: an applicant sees their own cases; a physician the invitation's case, and in it
+// only the documents the invitation uploaded; a reviewer the cases assigned to them; case
+// managers, DPOs and admins see every case. What each may then do is the table in the package
+// documentation.
+type Policy struct{ dir Directory }
+
+// Authorize decides whether s may do action on the case caseID. For a global action caseID
+// must be empty.
+func (p *Policy) Authorize(ctx context.Context, s Subject, action Action, caseID string) error {
+	if err := precheck(s); err != nil {
+		return err
+	}
+	if slices.Contains(GlobalActions, action) {
+		if caseID != "" {
+			return fmt.Errorf("policy: %s takes no case", action)
+		}
+		return allowed(s.Role, action)
+	}
+	if !slices.Contains(CaseActions, action) {
+		return fmt.Errorf("policy: %q is not a case action", action)
+	}
+	if _, err := p.visibleCase(ctx, s, caseID); err != nil {
+		return err
+	}
+	return allowed(s.Role, action)
+}
+
+// AuthorizeUpload decides whether s may upload a document of kind to the case caseID: the
+// upload action, then the kind (physicians: the cover letter and clinical kinds; reviewers:
+// only "report"; applicants: anything but "report"). An unknown kind is ErrForbidden.
+func (p *Policy) AuthorizeUpload(ctx context.Context, s Subject, caseID, kind string) error {
+	if err := p.Authorize(ctx, s, ActionDocumentUpload, caseID); err != nil {
+		return err
+	}
+	if !slices.Contains(uploadKinds[s.Role], kind) {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// AuthorizeDocument decides whether s may do action (ActionDocumentRead, ActionDocumentDelete)
+// on the document docID.
+func (p *Policy) AuthorizeDocument(ctx context.Context, s Subject, action Action, docID string) error {
+	if err := precheck(s); err != nil {
+		return err
+	}
+	if !slices.Contains(DocumentActions, action) {
+		return fmt.Errorf("policy: %q is not a document action", action)
+	}
+	d, err := p.dir.DocumentFacts(ctx, docID)
+	if err != nil {
+		return lookupErr(err)
+	}
+	if _, err := p.visibleCase(ctx, s, d.CaseID); err != nil {
+		return err
+	}
+	if !CanSeeDocument(s, d) {
+		return ErrNotFound
+	}
+	return allowed(s.Role, action)
+}
+
+// CanSeeDocument reports whether s, who can see the document's case, can see the document:
+// a physician sees only what their invitation uploaded; every other role all of the case's
+// documents. Use it to filter the list of ActionDocumentList.
+func CanSeeDocument(s Subject, d DocumentFacts) bool {
+	if s.Role == RolePhysician {
+		return s.InvitationID != "" && d.UploadedByInvitation == s.InvitationID
+	}
+	return true
+}
+
+// CaseScope tells a case listing which cases a subject may read (ActionCaseRead): All, or those
+// owned by OwnerID, or those assigned to ReviewerID. The zero CaseScope is none.
+type CaseScope struct {
+	All        bool
+	OwnerID    string
+	ReviewerID string
+}
+
+// ReadableCases returns the scope of cases s may read, consistent with Authorize(ActionCaseRead).
+func ReadableCases(s Subject) CaseScope {
+	if precheck(s) != nil || allowed(s.Role, ActionCaseRead) != nil {
+		return CaseScope{}
+	}
+	switch s.Role {
+	case RoleApplicant:
+		return CaseScope{OwnerID: s.AccountID}
+	case RoleReviewer:
+		return CaseScope{ReviewerID: s.AccountID}
+	case RoleCaseManager, RoleDPO:
+		return CaseScope{All: true}
+	}
+	return CaseScope{}
+}
+
+func precheck(s Subject) error {
+	if !s.Authenticated() {
+		return ErrUnauthenticated
+	}
+	if s.Role.Staff() && !s.TOTPSatisfied {
+		return ErrTOTPRequired
+	}
+	return nil
+}
+
+func allowed(r Role, a Action) error {
+	if slices.Contains(permitted[r], a) {
+		return nil
+	}
+	return ErrForbidden
+}
+
+// visibleCase loads the case's facts and returns ErrNotFound unless s can see it.
+func (p *Policy) visibleCase(ctx context.Context, s Subject, caseID string) (CaseFacts, error) {
+	if caseID == "" {
+		return CaseFacts{}, ErrNotFound
+	}
+	c, err := p.dir.CaseFacts(ctx, caseID)
+	if err != nil {
+		return c, lookupErr(err)
+	}
+	var visible bool
+	switch s.Role {
+	case RoleApplicant:
+		visible = c.OwnerID == s.AccountID
+	case RolePhysician:
+		visible = c.ID == s.ScopeCaseID
+	case RoleReviewer:
+		visible = slices.Contains(c.Reviewers, s.AccountID)
+	case RoleCaseManager, RoleDPO, RoleAdmin:
+		visible = true
+	}
+	if !visible {
+		return c, ErrNotFound
+	}
+	return c, nil
+}
+
+func lookupErr(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("policy: %w", err)
+}
