@@ -59,6 +59,9 @@ if [ ! -f "$data/keys/kek-1.age" ]; then
 	so_log "generating the first key-encryption key"
 	"$bin" keys generate --out "$data/keys/kek-1.age" >/dev/null
 fi
+if [ ! -f "$data/keys/totp.key" ]; then
+	(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$data/keys/totp.key")
+fi
 kek_files=$(ls "$data"/keys/kek-*.age | sort -V | paste -sd, -)
 
 cat >"$data/dev.env" <<ENV
@@ -72,6 +75,7 @@ SO_MINIO_ACCESS_KEY=so-admin
 SO_MINIO_SECRET_KEY_FILE=$data/secrets/minio-secret-key
 SO_MINIO_BUCKET=secondopinion
 SO_KEK_FILES=$kek_files
+SO_TOTP_KEY_FILE=$data/keys/totp.key
 SO_SMTP_URL=file://$data/mail
 ENV
 chmod 600 "$data/dev.env"

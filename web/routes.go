@@ -19,4 +19,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+
+	api := e.Group("/api/v1", s.authenticate)
+	_ = api.Group("", s.requireSubject)
 }

@@ -29,14 +29,18 @@ type Config struct {
 	Ready    []Check              // checked by /readyz, each within ReadyTimeout
 	// ReadyTimeout bounds each readiness check (default 2s).
 	ReadyTimeout time.Duration
+
+	Tokens   Authenticator // API bearer tokens
+	Sessions Authenticator // session cookies
 }
 
 // Server is the HTTP handler of the service.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	engine *gin.Engine
-	m      *metrics
+	cfg     Config
+	log     *slog.Logger
+	engine  *gin.Engine
+	handler http.Handler
+	m       *metrics
 }
 
 // New builds the server and its route table.
@@ -52,8 +56,17 @@ func New(cfg Config) *Server {
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
 	s.routes()
+	// CSRF: browsers' state-changing cross-origin requests are refused (Sec-Fetch-Site / Origin);
+	// API clients, which send neither, are unaffected.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"error":"cross_origin","message":"cross-origin request refused","request_id":""}`))
+	}))
+	s.handler = csrf.Handler(s.engine)
 	return s
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

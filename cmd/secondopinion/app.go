@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -16,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/cmd/schema"
 	"github.com/secondopinion/secondopinion/web"
 )
@@ -27,8 +31,10 @@ type Main struct {
 	Logger *slog.Logger
 	Addr   string // the address the server listens on, set by Run
 
-	db    *sqlx.DB
-	minio *minio.Client
+	db     *sqlx.DB
+	minio  *minio.Client
+	cases  *cases.Cases
+	access *access.Service
 	srv   *http.Server
 	done  chan error
 
@@ -74,6 +80,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Warn("object storage not usable at start; /readyz will say when it is", "err", err)
 	}
 
+	if err := m.buildDomain(); err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var h http.Handler = web.New(web.Config{
@@ -84,6 +94,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			{Name: "schema", Fn: m.schemaCurrent},
 			{Name: "minio", Fn: m.bucketPresent},
 		},
+		Tokens:   m.access.Tokens,
+		Sessions: m.access.Sessions,
 	})
 	if m.wrap != nil {
 		h = m.wrap(h)
@@ -138,6 +150,32 @@ func (m *Main) closeConns() {
 	if m.db != nil {
 		m.db.Close()
 	}
+}
+
+// buildDomain constructs the domain services over the open connections.
+func (m *Main) buildDomain() error {
+	cfg := m.Config
+	keyText, err := os.ReadFile(cfg.TOTPKeyFile)
+	if err != nil {
+		return &ConfigError{Var: "SO_TOTP_KEY_FILE", Reason: fmt.Sprintf("cannot read the file it names: %v", errors.Unwrap(err))}
+	}
+	totpKey, err := access.ParseTOTPKey(strings.TrimSpace(string(keyText)))
+	if err != nil {
+		return &ConfigError{Var: "SO_TOTP_KEY_FILE", Reason: "the file does not hold 64 hex characters"}
+	}
+	mailer, err := access.NewMailer(cfg.SMTPURL)
+	if err != nil {
+		return &ConfigError{Var: "SO_SMTP_URL", Reason: err.Error()}
+	}
+	m.cases = cases.New(m.db)
+	m.access, err = access.New(access.Config{
+		DB: m.db, Directory: m.cases, Mailer: mailer, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
+		Logger: m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("access: %w", err)
+	}
+	return nil
 }
 
 func (m *Main) schemaCurrent(ctx context.Context) error {

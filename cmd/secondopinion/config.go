@@ -28,6 +28,7 @@ type Config struct {
 	MinIOSecure      bool          // SO_MINIO_SECURE
 	KEKFiles         []string      // SO_KEK_FILES comma-separated age identity files, oldest first
 	CheckpointKey    string        // SO_CHECKPOINT_KEY_FILE: the audit checkpoint signing key file
+	TOTPKeyFile      string        // SO_TOTP_KEY_FILE: 64 hex characters sealing TOTP secrets at rest
 	SMTPURL          string        // SO_SMTP_URL (secret)
 	LogLevel         string        // SO_LOG_LEVEL
 	ShutdownTimeout  time.Duration // SO_SHUTDOWN_TIMEOUT
@@ -120,6 +121,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		MinIOBucket:      r.str("SO_MINIO_BUCKET", "secondopinion"),
 		MinIOSecure:      r.boolean("SO_MINIO_SECURE", false),
 		CheckpointKey:    r.str("SO_CHECKPOINT_KEY_FILE", ""),
+		TOTPKeyFile:      r.str("SO_TOTP_KEY_FILE", ""),
 		SMTPURL:          r.str("SO_SMTP_URL", ""),
 		LogLevel:         r.str("SO_LOG_LEVEL", "info"),
 		ShutdownTimeout:  r.duration("SO_SHUTDOWN_TIMEOUT", 30*time.Second),
@@ -181,6 +183,8 @@ func (c Config) requireServe() error {
 	need("SO_MINIO_ENDPOINT", c.MinIOEndpoint)
 	need("SO_MINIO_ACCESS_KEY", c.MinIOAccessKey)
 	need("SO_MINIO_SECRET_KEY", c.MinIOSecretKey)
+	need("SO_TOTP_KEY_FILE", c.TOTPKeyFile)
+	need("SO_SMTP_URL", c.SMTPURL)
 	if c.AutoMigrate {
 		need("SO_DATABASE_OWNER_URL", c.DatabaseOwnerURL)
 	}

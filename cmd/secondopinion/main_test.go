@@ -20,8 +20,24 @@ func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
 
-func baseVars(db *testenv.DB, m *testenv.MinIO) map[string]string {
+// devKeys writes the key files serve needs into a fresh directory.
+func devKeys(t *testing.T) (totpKeyFile, mailDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	totpKeyFile = filepath.Join(dir, "totp.key")
+	if err := os.WriteFile(totpKeyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mailDir = filepath.Join(dir, "mail")
+	os.Mkdir(mailDir, 0o700)
+	return totpKeyFile, mailDir
+}
+
+func baseVars(t *testing.T, db *testenv.DB, m *testenv.MinIO) map[string]string {
+	totpKey, mailDir := devKeys(t)
 	return map[string]string{
+		"SO_TOTP_KEY_FILE":      totpKey,
+		"SO_SMTP_URL":           "file://" + mailDir,
 		"SO_LISTEN_ADDR":        "127.0.0.1:0",
 		"SO_DATABASE_URL":       db.RuntimeURL,
 		"SO_DATABASE_OWNER_URL": db.OwnerURL,
@@ -75,7 +91,7 @@ func waitStatus(t *testing.T, url string, want int) {
 func TestReadinessFollowsMinIO(t *testing.T) {
 	db := testenv.NewDB(t)
 	mp := testenv.StartMinIO(t)
-	m := boot(t, baseVars(db, &mp.MinIO), nil)
+	m := boot(t, baseVars(t, db, &mp.MinIO), nil)
 	base := "http://" + m.Addr
 
 	if got := status(t, base+"/healthz"); got != 200 {
@@ -95,7 +111,7 @@ func TestReadinessFollowsMinIO(t *testing.T) {
 func TestReadinessNeedsBucket(t *testing.T) {
 	db := testenv.NewDB(t)
 	mb := testenv.NewBucket(t)
-	m := boot(t, baseVars(db, mb), nil)
+	m := boot(t, baseVars(t, db, mb), nil)
 	waitStatus(t, "http://"+m.Addr+"/readyz", 200)
 	if err := mb.Client.RemoveBucket(context.Background(), mb.Bucket); err != nil {
 		t.Fatal(err)
@@ -107,7 +123,7 @@ func TestReadinessNeedsBucket(t *testing.T) {
 func TestServeRefusesOutdatedSchema(t *testing.T) {
 	db := testenv.NewEmptyDB(t)
 	mb := testenv.NewBucket(t)
-	vars := baseVars(db, mb)
+	vars := baseVars(t, db, mb)
 	var out bytes.Buffer
 	ctx := context.Background()
 
@@ -135,7 +151,7 @@ func TestServeRefusesOutdatedSchema(t *testing.T) {
 // SO_AUTO_MIGRATE lets serve migrate an empty database itself.
 func TestServeAutoMigrate(t *testing.T) {
 	db := testenv.NewEmptyDB(t)
-	vars := baseVars(db, testenv.NewBucket(t))
+	vars := baseVars(t, db, testenv.NewBucket(t))
 	vars["SO_AUTO_MIGRATE"] = "true"
 	m := boot(t, vars, nil)
 	waitStatus(t, "http://"+m.Addr+"/readyz", 200)
@@ -162,6 +178,7 @@ func TestBadConfigNamesVariable(t *testing.T) {
 			vars := map[string]string{
 				"SO_DATABASE_URL": "postgres://localhost/x", "SO_MINIO_ENDPOINT": "127.0.0.1:9000",
 				"SO_MINIO_ACCESS_KEY": "a", "SO_MINIO_SECRET_KEY": "b",
+				"SO_TOTP_KEY_FILE": "/nonexistent", "SO_SMTP_URL": "file:///nonexistent",
 			}
 			if strings.HasSuffix(tt.variable, "_FILE") {
 				delete(vars, strings.TrimSuffix(tt.variable, "_FILE"))
@@ -179,7 +196,7 @@ func TestBadConfigNamesVariable(t *testing.T) {
 	}
 	t.Run("required", func(t *testing.T) {
 		err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard, env(map[string]string{}))
-		for _, v := range []string{"SO_DATABASE_URL", "SO_MINIO_ENDPOINT", "SO_MINIO_ACCESS_KEY", "SO_MINIO_SECRET_KEY"} {
+		for _, v := range []string{"SO_DATABASE_URL", "SO_MINIO_ENDPOINT", "SO_MINIO_ACCESS_KEY", "SO_MINIO_SECRET_KEY", "SO_TOTP_KEY_FILE", "SO_SMTP_URL"} {
 			if err == nil || !strings.Contains(err.Error(), v) {
 				t.Errorf("err = %v, want it to name %s", err, v)
 			}
@@ -215,7 +232,7 @@ func TestSecretsFromFilesAndEnvFile(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	db := testenv.NewDB(t)
 	started := make(chan struct{})
-	m := boot(t, baseVars(db, testenv.NewBucket(t)), func(h http.Handler) http.Handler {
+	m := boot(t, baseVars(t, db, testenv.NewBucket(t)), func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/slow" {
 				close(started)
