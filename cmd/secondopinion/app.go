@@ -35,8 +35,8 @@ type Main struct {
 	minio  *minio.Client
 	cases  *cases.Cases
 	access *access.Service
-	srv   *http.Server
-	done  chan error
+	srv    *http.Server
+	done   chan error
 
 	wrap func(http.Handler) http.Handler // tests may wrap the handler
 }
