@@ -58,8 +58,10 @@ type StoreConfig struct {
 	ObjectPrefix string
 	// TailPrefix is prepended to the keys of tail objects. Default "uploads/".
 	TailPrefix string
-	// OnFinish is called, within the last PATCH, once an upload is stored and verified.
-	// An error it returns is the response to that PATCH.
+	// OnFinish is called, within the last PATCH, once an upload is stored and verified,
+	// to check its content and register the document. If it returns an error, the upload
+	// is erased (key shredded, object deleted) and the error answers that PATCH: return
+	// a handler.Error to tell the uploader why.
 	OnFinish func(ctx context.Context, f FinishedUpload) error
 	// ExpireLocker, when set, is the tusd locker Expire takes an upload's lock with
 	// before terminating it, so that it never races a PATCH in flight.
@@ -177,12 +179,12 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	} else if !storeIDPattern.MatchString(info.ID) {
 		return nil, fmt.Errorf("upload: invalid upload id")
 	}
+	if info.MetaData == nil {
+		info.MetaData = handler.MetaData{}
+	}
 	meta, err := json.Marshal(info.MetaData)
 	if err != nil {
 		return nil, fmt.Errorf("upload: metadata: %w", err)
-	}
-	if info.MetaData == nil {
-		meta = []byte("{}")
 	}
 	now := s.cfg.Now()
 	row := storeRow{

@@ -409,6 +409,37 @@ func TestStoreStaleTail(t *testing.T) {
 	if resp := e.patch(t, url, 0, plain[:1000], nil); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH: %s", resp.Status)
 	}
+	// The tail is an age file of its own, to the document's recipient, with a file key
+	// and nonce other than the object's.
+	ctx := t.Context()
+	var hn []byte
+	if err := e.db.Owner.GetContext(ctx, &hn, `SELECT header_nonce FROM uploads WHERE id = $1`, idOf(url)); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.keys.Identity(ctx, idOf(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tails := 0
+	for o := range e.client.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{Prefix: "uploads/" + idOf(url) + "/", Recursive: true}) {
+		tails++
+		obj, _ := e.client.GetObject(ctx, e.bucket, o.Key, minio.GetObjectOptions{})
+		tail, _ := io.ReadAll(obj)
+		if bytes.HasPrefix(tail, hn[len(hn)-vault.NonceSize:]) || bytes.Contains(tail, hn[len(hn)-vault.NonceSize:]) {
+			t.Fatal("the tail reuses the object's payload nonce")
+		}
+		r, err := age.Decrypt(bytes.NewReader(tail), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, plain[:1000]) {
+			t.Fatalf("tail decrypts to %d other bytes, %v", len(got), err)
+		}
+	}
+	if tails != 1 {
+		t.Fatalf("%d tail objects, want 1", tails)
+	}
+
 	e.mu.Lock()
 	e.modify = func(c *StoreConfig) { c.TailPrefix = strings.Repeat("x", 1100) } // keys too long: tails fail
 	e.mu.Unlock()
@@ -634,16 +665,16 @@ func TestStoreTerminateAndExpire(t *testing.T) {
 
 // TestStoreNeverStoresPlaintext uploads a file full of a marker, in pieces that leave
 // tails and parts behind, to a private MinIO, and searches its data directory for the
-// marker after every request: it must never be found.
+// marker after every request: it must never be found. A plaintext object put there at
+// the end proves the search would find it.
 func TestStoreNeverStoresPlaintext(t *testing.T) {
 	m := testenv.StartMinIO(t)
 	e := newStoreEnv(t, &m.MinIO)
 	marker := []byte("PATIENT-MARKER-" + strconv.FormatUint(mrand.Uint64(), 36))
 	plain := bytes.Repeat(marker, (2*partPlain+12345)/len(marker))
 	dataDir := minioDataDir(t, m)
-	grep := func(when string) {
+	grep := func() (hits int) {
 		t.Helper()
-		hits := 0
 		err := filepath.WalkDir(dataDir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -652,18 +683,15 @@ func TestStoreNeverStoresPlaintext(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if bytes.Contains(b, marker) || bytes.Contains(b, marker[:12]) {
+			if bytes.Contains(b, marker) {
 				hits++
-				t.Errorf("%s: marker found in %s", when, path)
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hits != 0 {
-			t.FailNow()
-		}
+		return hits
 	}
 	url := e.create(t, int64(len(plain)))
 	off := 0
@@ -672,10 +700,22 @@ func TestStoreNeverStoresPlaintext(t *testing.T) {
 			t.Fatalf("PATCH: %s", resp.Status)
 		}
 		off = end
-		grep(fmt.Sprintf("after PATCH to %d", end))
+		if n := grep(); n != 0 {
+			t.Fatalf("after PATCH to %d: marker found in %d files", end, n)
+		}
 	}
 	e.checkObject(t, url, plain)
-	grep("after finishing")
+	if n := grep(); n != 0 {
+		t.Fatalf("after finishing: marker found in %d files", n)
+	}
+
+	ctx := t.Context()
+	if _, err := e.client.PutObject(ctx, e.bucket, "control", bytes.NewReader(plain[:70000]), 70000, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := grep(); n == 0 {
+		t.Fatal("the search does not find a plaintext object: it proves nothing")
+	}
 }
 
 // minioDataDir finds the data directory of a private MinIO: the directory holding
@@ -683,7 +723,7 @@ func TestStoreNeverStoresPlaintext(t *testing.T) {
 func minioDataDir(t *testing.T, m *testenv.MinIOProcess) string {
 	t.Helper()
 	var dir string
-	root := filepath.Dir(filepath.Dir(t.TempDir()))
+	root := filepath.Dir(t.TempDir()) // the test's temporary root, where StartMinIO keeps its data
 	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() && d.Name() == ".minio.sys" {
 			dir = filepath.Dir(path)
@@ -698,4 +738,32 @@ func minioDataDir(t *testing.T, m *testenv.MinIOProcess) string {
 		t.Fatalf("MinIO data directory %s has no bucket %s", dir, m.Bucket)
 	}
 	return dir
+}
+
+// TestStoreOnFinishRefusal checks an upload refused by OnFinish (say, by content
+// sniffing) is erased and the uploader gets the hook's answer.
+func TestStoreOnFinishRefusal(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	ctx := t.Context()
+	e.mu.Lock()
+	e.modify = func(c *StoreConfig) {
+		c.OnFinish = func(ctx context.Context, f FinishedUpload) error {
+			return handler.NewError("ERR_FILE_TYPE", "not an accepted file type", http.StatusUnprocessableEntity)
+		}
+	}
+	e.mu.Unlock()
+	plain := pseudoRandom(3, 70000)
+	url := e.create(t, int64(len(plain)))
+	if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("PATCH refused on finish: %s", resp.Status)
+	}
+	if resp := e.request(t, "HEAD", url, nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("HEAD of a refused upload: %s", resp.Status)
+	}
+	if _, err := e.keys.Identity(ctx, idOf(url)); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("key of a refused upload: %v", err)
+	}
+	for o := range e.client.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		t.Fatalf("object left: %s %v", o.Key, o.Err)
+	}
 }

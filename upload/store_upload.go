@@ -74,8 +74,8 @@ func (u *storeUpload) load(ctx context.Context) error {
 		}
 	}
 	u.parts, u.loaded = parts, true
-	if st := u.stored(); u.sizeKnown() && st > u.row.Size.Int64 ||
-		len(parts) > 0 && parts[len(parts)-1].Size < u.full(len(parts)) && !u.complete() {
+	shortLast := len(parts) > 0 && parts[len(parts)-1].Size < u.full(len(parts))
+	if u.sizeKnown() && u.stored() > u.row.Size.Int64 || shortLast && !u.complete() {
 		return fmt.Errorf("upload %s: stored parts do not match the length", u.row.ID)
 	}
 	if u.row.TailParts.Valid && u.row.TailParts.Int64 > int64(len(parts)) {
@@ -408,8 +408,8 @@ func (u *storeUpload) DeclareLength(ctx context.Context, length int64) error {
 
 // FinishUpload implements handler.Upload: it completes the multipart upload, verifies
 // the object (its final chunk, its size, every chunk while hashing the plaintext),
-// records the upload as finished, and calls StoreConfig.OnFinish. An object that fails
-// verification is erased.
+// records the upload as finished, and calls StoreConfig.OnFinish. An upload that fails
+// verification or that OnFinish refuses is erased: key, object and record.
 func (u *storeUpload) FinishUpload(ctx context.Context) error {
 	if err := u.load(ctx); err != nil {
 		return err
@@ -440,9 +440,7 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 	f, err := u.verify(ctx, id)
 	if err != nil {
 		u.s.log.ErrorContext(ctx, "upload failed verification", "upload", u.row.ID, "error", err)
-		if terr := u.Terminate(context.WithoutCancel(ctx)); terr != nil {
-			u.s.log.ErrorContext(ctx, "erase upload", "upload", u.row.ID, "error", terr)
-		}
+		u.eraseAfter(ctx)
 		return errStoreCorrupt
 	}
 	now := u.s.cfg.Now()
@@ -459,9 +457,20 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 	}
 	u.s.log.InfoContext(ctx, "upload finished", "upload", u.row.ID, "size", f.Size)
 	if u.s.cfg.OnFinish != nil {
-		return u.s.cfg.OnFinish(ctx, f)
+		if err := u.s.cfg.OnFinish(ctx, f); err != nil {
+			u.s.log.InfoContext(ctx, "upload refused on finish", "upload", u.row.ID, "error", err)
+			u.eraseAfter(ctx)
+			return err
+		}
 	}
 	return nil
+}
+
+// eraseAfter erases an upload that failed at its end, even if the request is gone.
+func (u *storeUpload) eraseAfter(ctx context.Context) {
+	if err := u.erase(context.WithoutCancel(ctx)); err != nil {
+		u.s.log.ErrorContext(ctx, "erase upload", "upload", u.row.ID, "error", err)
+	}
 }
 
 // verify checks the completed object: its size, its final chunk (vault.OpenReaderAt),
@@ -518,20 +527,30 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 // A finished upload only loses its record: the document belongs to the registry.
 func (u *storeUpload) Terminate(ctx context.Context) error {
 	if !u.row.FinishedAt.Valid {
-		if err := u.s.cfg.Keys.Shred(ctx, u.row.ID); err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return fmt.Errorf("upload: shred key: %w", err)
-		}
-		err := u.s.core.AbortMultipartUpload(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID)
-		if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
-			return fmt.Errorf("upload: abort multipart upload: %w", err)
-		}
-		err = u.s.cfg.MinIO.RemoveObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.RemoveObjectOptions{})
-		if err != nil {
-			return fmt.Errorf("upload: remove object: %w", err)
-		}
-		if err := u.removeTails(ctx); err != nil {
-			return err
-		}
+		return u.erase(ctx)
+	}
+	if _, err := u.s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, u.row.ID); err != nil {
+		return fmt.Errorf("upload: delete upload: %w", err)
+	}
+	return nil
+}
+
+// erase shreds the upload's key, deletes its multipart upload, object and tails, then
+// its record. Run again after a failure, it carries on where it stopped.
+func (u *storeUpload) erase(ctx context.Context) error {
+	if err := u.s.cfg.Keys.Shred(ctx, u.row.ID); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("upload: shred key: %w", err)
+	}
+	err := u.s.core.AbortMultipartUpload(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID)
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+		return fmt.Errorf("upload: abort multipart upload: %w", err)
+	}
+	err = u.s.cfg.MinIO.RemoveObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.RemoveObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("upload: remove object: %w", err)
+	}
+	if err := u.removeTails(ctx); err != nil {
+		return err
 	}
 	if _, err := u.s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, u.row.ID); err != nil {
 		return fmt.Errorf("upload: delete upload: %w", err)
