@@ -193,33 +193,32 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 		return u.s.cfg.MaxSize - u.stored() - int64(p.n)
 	}
 	srcDone := false
-fill:
+	ended := func(err error) {
+		srcDone = true
+		if err != nil && err != io.EOF {
+			u.s.log.InfoContext(ctx, "upload body ended", "upload", u.row.ID, "error", err)
+		}
+	}
 	for {
 		if !p.full() && !srcDone {
 			if err := p.readFrom(body, limit()); err != nil {
-				srcDone = true
-				if err != io.EOF {
-					u.s.log.InfoContext(ctx, "upload body ended", "upload", u.row.ID, "error", err)
-				}
+				ended(err)
 			}
 		}
 		if !p.full() {
 			break
 		}
 		// A full part is stored once its last chunk's flag is known: from the length,
-		// or from a byte following it.
+		// or, while the length is deferred, from a byte following it.
 		final := u.sizeKnown() && limit() == 0
 		if !u.sizeKnown() {
-			more := false
 			if !srcDone {
-				more, err = body.more()
-				srcDone = !more
-				if err != nil {
-					u.s.log.InfoContext(ctx, "upload body ended", "upload", u.row.ID, "error", err)
+				if more, err := body.more(); !more {
+					ended(err)
 				}
 			}
-			if !more {
-				break fill
+			if srcDone {
+				break
 			}
 		}
 		if err := u.flush(ctx, stream, p, final); err != nil {

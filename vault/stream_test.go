@@ -20,7 +20,12 @@ import (
 // sealAll writes plaintext as one age file to id's recipient with a Sealer.
 func sealAll(t testing.TB, id *age.HybridIdentity, plaintext []byte) []byte {
 	t.Helper()
-	hn, err := NewFileHeader(id.Recipient())
+	return sealTo(t, id.Recipient(), id, plaintext)
+}
+
+func sealTo(t testing.TB, r age.Recipient, id age.Identity, plaintext []byte) []byte {
+	t.Helper()
+	hn, err := NewFileHeader(r)
 	if err != nil {
 		t.Fatal(err)
 	}
