@@ -107,7 +107,8 @@ func (k *Keys) ShredWith(ctx context.Context, ex sqlx.ExecerContext, docID strin
 
 // Rewrap re-wraps to the newest KEK every key wrapped by another one, a batch per
 // transaction, and returns how many it re-wrapped. It touches rows only, never objects.
-// Once it returns without error, older KEKs may be retired.
+// Once it returns without error, older KEKs may be retired. A key that no KEK of the
+// keyring opens stops it with an error naming the document.
 func (k *Keys) Rewrap(ctx context.Context) (int, error) {
 	total := 0
 	for {
