@@ -201,7 +201,7 @@ func NewCheckpointer(db *sqlx.DB, cfg CheckpointConfig) *Checkpointer {
 // WriterConfig.Committed.
 func (c *Checkpointer) Committed(size int64) {
 	c.mu.Lock()
-	due := c.last >= 0 && size-c.last >= c.cfg.Every
+	due := c.last < 0 || size-c.last >= c.cfg.Every
 	c.mu.Unlock()
 	if due {
 		select {
@@ -236,6 +236,9 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cp, err := c.store(ctx)
+	if errors.Is(err, ErrEmptyLog) {
+		c.last = 0
+	}
 	if err != nil {
 		return Checkpoint{}, err
 	}

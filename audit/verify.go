@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -55,9 +56,6 @@ type Report struct {
 	Problem     *Problem `json:"problem,omitempty"`
 }
 
-// fetchSize is the number of rows Verify reads per FETCH.
-const fetchSize = 10000
-
 // Verify recomputes the whole log and checks it against its stored hashes and its signed
 // checkpoints, those in the database and, if src is not nil, the copies in the sink. It reads
 // the log once, in order, in one repeatable-read snapshot, in memory independent of its length.
@@ -80,11 +78,26 @@ func Verify(ctx context.Context, db *sqlx.DB, v note.Verifier, src CheckpointSou
 			vf.addSink(n)
 		}
 	}
-	tx, err := db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	// Entries and hashes are read by two connections sharing one snapshot, so both stream
+	// at once while this goroutine hashes.
+	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	tx, err := db.BeginTxx(ctx, opts)
 	if err != nil {
 		return Report{}, fmt.Errorf("audit: verify: begin: %w", err)
 	}
 	defer tx.Rollback()
+	var snapshot string
+	if err := tx.GetContext(ctx, &snapshot, `SELECT pg_export_snapshot()`); err != nil {
+		return Report{}, fmt.Errorf("audit: verify: export snapshot: %w", err)
+	}
+	tx2, err := db.BeginTxx(ctx, opts)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: verify: begin: %w", err)
+	}
+	defer tx2.Rollback()
+	if _, err := tx2.ExecContext(ctx, `SET TRANSACTION SNAPSHOT `+pq.QuoteLiteral(snapshot)); err != nil {
+		return Report{}, fmt.Errorf("audit: verify: import snapshot: %w", err)
+	}
 	var rows []checkpointRow
 	if err := tx.SelectContext(ctx, &rows, `SELECT size, root_hash, note, created_at FROM audit_checkpoints ORDER BY size`); err != nil {
 		return Report{}, fmt.Errorf("audit: verify: read checkpoints: %w", err)
@@ -92,7 +105,17 @@ func Verify(ctx context.Context, db *sqlx.DB, v note.Verifier, src CheckpointSou
 	for _, r := range rows {
 		vf.addDB(r)
 	}
-	return vf.scan(ctx, tx)
+	er, err := tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM audit_entries ORDER BY seq`)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: verify: read entries: %w", err)
+	}
+	defer er.Close()
+	hr, err := tx2.QueryContext(ctx, `SELECT idx, hash FROM audit_hashes ORDER BY idx`)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: verify: read hashes: %w", err)
+	}
+	defer hr.Close()
+	return vf.scan(&stream[Entry]{rows: er, scan: scanEntry}, &stream[storedHash]{rows: hr, scan: scanStoredHash})
 }
 
 // check is something to test when the rebuilt tree reaches a size.
@@ -152,21 +175,12 @@ func claimedSize(signed []byte) int64 {
 	return size
 }
 
-func (vf *verifier) scan(ctx context.Context, tx *sqlx.Tx) (Report, error) {
+func (vf *verifier) scan(entries *stream[Entry], hashes *stream[storedHash]) (Report, error) {
 	rep := Report{Checkpoints: vf.count}
 	fail := func(p *Problem) (Report, error) {
 		rep.Problem = p
 		return rep, nil
 	}
-	if _, err := tx.ExecContext(ctx, `DECLARE audit_verify_e NO SCROLL CURSOR FOR SELECT `+entryColumns+` FROM audit_entries ORDER BY seq`); err != nil {
-		return rep, fmt.Errorf("audit: verify: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DECLARE audit_verify_h NO SCROLL CURSOR FOR SELECT idx, hash FROM audit_hashes ORDER BY idx`); err != nil {
-		return rep, fmt.Errorf("audit: verify: %w", err)
-	}
-	entries := &cursor[Entry]{tx: tx, name: "audit_verify_e", scan: scanEntry}
-	hashes := &cursor[storedHash]{tx: tx, name: "audit_verify_h", scan: scanStoredHash}
-
 	sizes := make([]int64, 0, len(vf.at))
 	for s := range vf.at {
 		sizes = append(sizes, s)
@@ -185,7 +199,7 @@ func (vf *verifier) scan(ctx context.Context, tx *sqlx.Tx) (Report, error) {
 	f := newFrontier()
 	var next int64 // the sequence number expected next
 	for {
-		e, ok, err := entries.next(ctx)
+		e, ok, err := entries.next()
 		if err != nil {
 			return rep, fmt.Errorf("audit: verify: read entries: %w", err)
 		}
@@ -201,7 +215,7 @@ func (vf *verifier) scan(ctx context.Context, tx *sqlx.Tx) (Report, error) {
 		}
 		base := tlog.StoredHashIndex(0, e.Seq)
 		for j, want := range stored {
-			h, ok, err := hashes.next(ctx)
+			h, ok, err := hashes.next()
 			if err != nil {
 				return rep, fmt.Errorf("audit: verify: read hashes: %w", err)
 			}
@@ -250,7 +264,7 @@ func (vf *verifier) scan(ctx context.Context, tx *sqlx.Tx) (Report, error) {
 	if len(sizes) > 0 {
 		return fail(vf.at[sizes[0]][0].problem)
 	}
-	h, ok, err := hashes.next(ctx)
+	h, ok, err := hashes.next()
 	if err != nil {
 		return rep, fmt.Errorf("audit: verify: read hashes: %w", err)
 	}
@@ -279,7 +293,7 @@ func (vf *verifier) checkAt(n int64, f *frontier, lastGood int64) (*Problem, err
 				where = "sink"
 			}
 			return &Problem{Kind: KindFork, Seq: lastGood, Size: n, Detail: fmt.Sprintf(
-				"the tree of the first %d entries does not match the signed %s checkpoint: entries from %d to %d were rewritten",
+				"the tree of the first %d entries does not match the signed %s checkpoint: entries between %d and %d were rewritten with their hashes",
 				n, where, lastGood, n-1)}, nil
 		case !c.inDB:
 			if _, ok := vf.dbSizes[n]; !ok {
@@ -309,48 +323,20 @@ func scanStoredHash(rows *sql.Rows) (storedHash, error) {
 	return h, nil
 }
 
-// cursor reads a server-side cursor in batches. Each batch is read whole before the next
-// statement, so two cursors can be interleaved on one connection.
-type cursor[T any] struct {
-	tx   *sqlx.Tx
-	name string
+// stream reads rows one by one.
+type stream[T any] struct {
+	rows *sql.Rows
 	scan func(*sql.Rows) (T, error)
-	buf  []T
-	pos  int
-	done bool
 }
 
-func (c *cursor[T]) next(ctx context.Context) (T, bool, error) {
+func (s *stream[T]) next() (T, bool, error) {
 	var zero T
-	for c.pos >= len(c.buf) {
-		if c.done {
-			return zero, false, nil
-		}
-		if err := c.fetch(ctx); err != nil {
-			return zero, false, err
-		}
+	if !s.rows.Next() {
+		return zero, false, s.rows.Err()
 	}
-	c.pos++
-	return c.buf[c.pos-1], true, nil
-}
-
-func (c *cursor[T]) fetch(ctx context.Context) error {
-	rows, err := c.tx.QueryContext(ctx, fmt.Sprintf("FETCH %d FROM %s", fetchSize, c.name))
+	v, err := s.scan(s.rows)
 	if err != nil {
-		return err
+		return zero, false, err
 	}
-	defer rows.Close()
-	c.buf, c.pos = c.buf[:0], 0
-	for rows.Next() {
-		v, err := c.scan(rows)
-		if err != nil {
-			return err
-		}
-		c.buf = append(c.buf, v)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	c.done = len(c.buf) < fetchSize
-	return nil
+	return v, true, nil
 }
