@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -175,8 +176,8 @@ type Checkpointer struct {
 	cfg  CheckpointConfig
 	kick chan struct{}
 
-	mu   sync.Mutex // serializes Checkpoint within the process
-	last int64      // size of the newest checkpoint known; -1 before the first look
+	mu   sync.Mutex   // serializes Checkpoint within the process
+	last atomic.Int64 // size of the newest checkpoint known; -1 before the first look
 }
 
 // NewCheckpointer returns a Checkpointer over db (the runtime connection).
@@ -193,17 +194,16 @@ func NewCheckpointer(db *sqlx.DB, cfg CheckpointConfig) *Checkpointer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Checkpointer{db: db, cfg: cfg, kick: make(chan struct{}, 1), last: -1}
+	c := &Checkpointer{db: db, cfg: cfg, kick: make(chan struct{}, 1)}
+	c.last.Store(-1)
+	return c
 }
 
 // Committed tells the checkpointer the log has size entries; when Every entries have
 // accumulated since the last checkpoint it wakes Run. It never blocks: pass it as
 // WriterConfig.Committed.
 func (c *Checkpointer) Committed(size int64) {
-	c.mu.Lock()
-	due := c.last < 0 || size-c.last >= c.cfg.Every
-	c.mu.Unlock()
-	if due {
+	if last := c.last.Load(); last < 0 || size-last >= c.cfg.Every {
 		select {
 		case c.kick <- struct{}{}:
 		default:
@@ -237,12 +237,12 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	defer c.mu.Unlock()
 	cp, err := c.store(ctx)
 	if errors.Is(err, ErrEmptyLog) {
-		c.last = 0
+		c.last.Store(0)
 	}
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	c.last = cp.Size
+	c.last.Store(cp.Size)
 	if c.cfg.Sink != nil {
 		if err := c.cfg.Sink.PutCheckpoint(ctx, cp.Size, cp.Note); err != nil {
 			return cp, fmt.Errorf("audit: copy checkpoint %d to sink: %w", cp.Size, err)

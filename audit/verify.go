@@ -65,6 +65,9 @@ type Report struct {
 // (rollback), a tree whose root at a checkpoint's size is not the signed one (fork), or a
 // checkpoint that does not verify or is missing from the database (checkpoint). An error is
 // returned only when the log could not be read; the log is then of unknown state.
+//
+// Verify holds two connections of db for its duration (entries and hashes stream side by
+// side in one exported snapshot): a pool limited to one connection would block it.
 func Verify(ctx context.Context, db *sqlx.DB, v note.Verifier, src CheckpointSource) (Report, error) {
 	vf := &verifier{v: v, at: map[int64][]check{}}
 	// The sink is read before the snapshot is taken: every copy there was stored in the
