@@ -101,21 +101,21 @@ const (
 // Entry is one security-relevant event. It holds identifiers only: never document content,
 // file names, patient names or other health data.
 type Entry struct {
-	Seq        int64     `json:"seq" db:"seq"`                   // position in the log and the Merkle tree, from 0
-	Time       time.Time `json:"time" db:"recorded_at"`          // UTC, microseconds
-	ActorID    string    `json:"actor_id" db:"actor_id"`         // account id, or "invitation:<id>", or "" when unknown
-	ActorRole  string    `json:"actor_role" db:"actor_role"`     // applicant, case_manager, reviewer, dpo, admin, physician, system
-	OnBehalfOf string    `json:"on_behalf_of" db:"on_behalf_of"` // the patient's case when a representative acts, or a principal
-	Action     string    `json:"action" db:"action"`             // e.g. document.open
-	ObjectType string    `json:"object_type" db:"object_type"`   // e.g. document, case, account, consent, key
-	ObjectID   string    `json:"object_id" db:"object_id"`
-	CaseID     string    `json:"case_id" db:"case_id"`
-	ClientIP   string    `json:"client_ip" db:"client_ip"`
-	UserAgent  string    `json:"user_agent" db:"user_agent"`
-	RequestID  string    `json:"request_id" db:"request_id"`
-	Outcome    Outcome   `json:"outcome" db:"outcome"`
-	Purpose    string    `json:"purpose" db:"purpose"` // v3 PurposeOfUse code
-	Reason     string    `json:"reason" db:"reason"`   // short code explaining a denial or failure
+	Seq        int64     `json:"seq"`          // position in the log and the Merkle tree, from 0
+	Time       time.Time `json:"time"`         // UTC, microseconds
+	ActorID    string    `json:"actor_id"`     // account id, or "invitation:<id>", or "" when unknown
+	ActorRole  string    `json:"actor_role"`   // applicant, case_manager, reviewer, dpo, admin, physician, system
+	OnBehalfOf string    `json:"on_behalf_of"` // the patient's case when a representative acts, or a principal
+	Action     string    `json:"action"`       // e.g. document.open
+	ObjectType string    `json:"object_type"`  // e.g. document, case, account, consent, key
+	ObjectID   string    `json:"object_id"`
+	CaseID     string    `json:"case_id"`
+	ClientIP   string    `json:"client_ip"`
+	UserAgent  string    `json:"user_agent"`
+	RequestID  string    `json:"request_id"`
+	Outcome    Outcome   `json:"outcome"`
+	Purpose    string    `json:"purpose"` // v3 PurposeOfUse code
+	Reason     string    `json:"reason"`  // short code explaining a denial or failure
 }
 
 // ErrInvalidEntry is returned for an entry the log refuses (no action, unknown outcome).
