@@ -13,6 +13,7 @@ require (
 	github.com/tus/tusd/v2 v2.10.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8
+	golang.org/x/mod v0.42.0
 )
 
 require (
