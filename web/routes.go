@@ -21,5 +21,8 @@ func (s *Server) routes() {
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 
 	api := e.Group("/api/v1", s.authenticate)
-	_ = api.Group("", s.requireSubject)
+	s.mountUploads(api)
+	authed := api.Group("", s.requireSubject)
+	authed.GET("/documents/:id/content", s.documentContent)
+	authed.DELETE("/documents/:id", s.deleteDocument)
 }

@@ -32,6 +32,14 @@ type Config struct {
 
 	Tokens   Authenticator // API bearer tokens
 	Sessions Authenticator // session cookies
+
+	Policy    Policy
+	Audit     Auditor
+	Consent   ConsentGate
+	Documents Documents
+	Vault     Vault
+	Tus       TusHandler // nil: no upload routes
+	Uploads   Uploads
 }
 
 // Server is the HTTP handler of the service.
@@ -55,6 +63,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry)}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
+	s.engine.SetTrustedProxies(nil) // the client IP in audit entries is the peer's, not a header's
 	s.routes()
 	// CSRF: browsers' state-changing cross-origin requests are refused (Sec-Fetch-Site / Origin);
 	// API clients, which send neither, are unaffected.
