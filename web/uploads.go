@@ -139,7 +139,8 @@ func (e *expirationWriter) Write(b []byte) (int, error) {
 		e.WriteHeader(http.StatusOK)
 	}
 	if e.internal {
-		e.s.log.Error("upload failed", "request_id", e.r.Header.Get(requestIDHeader), "err", strings.TrimSpace(string(b)))
+		meta, _ := e.r.Context().Value(requestMetaKey{}).(requestMeta)
+		e.s.log.Error("upload failed", "request_id", meta.ID, "err", strings.TrimSpace(string(b)))
 		return len(b), nil
 	}
 	return e.ResponseWriter.Write(b)
