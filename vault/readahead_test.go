@@ -269,4 +269,3 @@ func FuzzOpenReaderAt(f *testing.F) {
 		}
 	})
 }
-

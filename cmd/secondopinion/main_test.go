@@ -60,16 +60,16 @@ func baseVars(t *testing.T, db *testenv.DB, m *testenv.MinIO) map[string]string 
 	return map[string]string{
 		"SO_KEK_FILES":           kek,
 		"SO_CHECKPOINT_KEY_FILE": checkpointKey,
-		"SO_TOTP_KEY_FILE":      totpKey,
-		"SO_SMTP_URL":           "file://" + mailDir,
-		"SO_LISTEN_ADDR":        "127.0.0.1:0",
-		"SO_DATABASE_URL":       db.RuntimeURL,
-		"SO_DATABASE_OWNER_URL": db.OwnerURL,
-		"SO_MINIO_ENDPOINT":     m.Endpoint,
-		"SO_MINIO_ACCESS_KEY":   m.AccessKey,
-		"SO_MINIO_SECRET_KEY":   m.SecretKey,
-		"SO_MINIO_BUCKET":       m.Bucket,
-		"SO_SHUTDOWN_TIMEOUT":   "10s",
+		"SO_TOTP_KEY_FILE":       totpKey,
+		"SO_SMTP_URL":            "file://" + mailDir,
+		"SO_LISTEN_ADDR":         "127.0.0.1:0",
+		"SO_DATABASE_URL":        db.RuntimeURL,
+		"SO_DATABASE_OWNER_URL":  db.OwnerURL,
+		"SO_MINIO_ENDPOINT":      m.Endpoint,
+		"SO_MINIO_ACCESS_KEY":    m.AccessKey,
+		"SO_MINIO_SECRET_KEY":    m.SecretKey,
+		"SO_MINIO_BUCKET":        m.Bucket,
+		"SO_SHUTDOWN_TIMEOUT":    "10s",
 	}
 }
 
