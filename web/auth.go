@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/cases"
 )
 
 // Authenticator turns a raw credential (an API token, a session cookie value) into a subject.
@@ -73,6 +74,7 @@ var ErrUnavailable = errors.New("a required service is unavailable")
 // with the request id and answered 500 without their text.
 func (s *Server) fail(c *gin.Context, err error) {
 	var se statusError
+	var ve *cases.ValidationError
 	switch {
 	case errors.Is(err, access.ErrUnauthenticated):
 		writeError(c, http.StatusUnauthorized, "unauthenticated", "sign in first")
@@ -93,6 +95,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case errors.Is(err, ErrUnavailable):
 		loggerOf(c).Error("failing closed", "err", err)
 		writeError(c, http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; nothing was sent")
+	case errors.As(err, &ve):
+		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: "invalid", Message: "the request is not valid; see fields",
+			RequestID: requestIDOf(c), Fields: ve.Fields})
 	case errors.As(err, &se):
 		writeError(c, se.HTTPStatus(), se.ErrorCode(), se.Error())
 	case errors.Is(err, access.ErrInvalid):

@@ -32,6 +32,15 @@ type Config struct {
 
 	Tokens   Authenticator // API bearer tokens
 	Sessions Authenticator // session cookies
+
+	// Sign-in, cases and invitations: the JSON API of accounts and per-case access.
+	SignIn      SignIn           // *access.Sessions
+	TOTP        TOTPEnroller     // *access.Accounts
+	SignInLinks SignInLinks      // *access.SignInLinks
+	Invitations Invitations      // *access.Invitations
+	Policy      Policy           // *access.Policy
+	Cases       CaseStore        // *cases.Cases
+	Now         func() time.Time // the clock (validating birth dates); time.Now when nil
 }
 
 // Server is the HTTP handler of the service.
