@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 )
 
@@ -73,6 +74,13 @@ var ErrUnavailable = errors.New("a required service is unavailable")
 // fail answers err in the one place that maps errors to statuses. Unknown errors are logged
 // with the request id and answered 500 without their text.
 func (s *Server) fail(c *gin.Context, err error) {
+	if reason := denialReason(err); reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil {
+		e := entryFor(c, "access.denied", "route:"+c.FullPath(), c.Param("id"), "", reason)
+		e.Outcome = audit.OutcomeMinorFailure
+		if aerr := s.record(c, e); aerr != nil {
+			err = aerr
+		}
+	}
 	var se statusError
 	var ve *cases.ValidationError
 	switch {

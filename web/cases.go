@@ -12,11 +12,6 @@ import (
 	"github.com/secondopinion/secondopinion/cases"
 )
 
-// Policy is the one authorization policy: *access.Policy.
-type Policy interface {
-	Authorize(ctx context.Context, s access.Subject, action access.Action, caseID string) error
-}
-
 // CaseStore is the case registry: *cases.Cases. It does not authorize; handlers ask Policy first.
 type CaseStore interface {
 	Create(ctx context.Context, owner access.Subject, in cases.CreateInput) (cases.Case, error)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -26,10 +27,18 @@ func (s *Server) requestID(c *gin.Context) {
 	c.Set(requestIDHeader, id)
 	c.Header(requestIDHeader, id)
 	c.Set(loggerKeyName, s.log.With("request_id", id))
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestMetaKey{},
+		requestMeta{ID: id, ClientIP: c.ClientIP(), UserAgent: c.Request.UserAgent()}))
 	c.Next()
 }
 
 const loggerKeyName = "so.logger"
+
+// requestMeta is where a request came from, for audit entries written by code that sees only
+// the request's context (the tus hooks).
+type requestMeta struct{ ID, ClientIP, UserAgent string }
+
+type requestMetaKey struct{}
 
 func plainID(s string) bool {
 	if len(s) < 8 || len(s) > 64 {

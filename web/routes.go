@@ -21,7 +21,10 @@ func (s *Server) routes() {
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 
 	api := e.Group("/api/v1", s.authenticate)
-	_ = api.Group("", s.requireSubject)
+	s.mountUploads(api)
+	authed := api.Group("", s.requireSubject)
+	authed.GET("/documents/:id/content", s.documentContent)
+	authed.DELETE("/documents/:id", s.deleteDocument)
 
 	// Sessions, cases and invitations. Signing in and out must work with a stale cookie, so
 	// those routes are outside s.authenticate; staff need their second factor for the rest.

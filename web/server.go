@@ -33,12 +33,19 @@ type Config struct {
 	Tokens   Authenticator // API bearer tokens
 	Sessions Authenticator // session cookies
 
+	Policy    Policy
+	Audit     Auditor
+	Consent   ConsentGate
+	Documents Documents
+	Vault     Vault
+	Tus       TusHandler // nil: no upload routes
+	Uploads   Uploads
+
 	// Sign-in, cases and invitations: the JSON API of accounts and per-case access.
 	SignIn      SignIn           // *access.Sessions
 	TOTP        TOTPEnroller     // *access.Accounts
 	SignInLinks SignInLinks      // *access.SignInLinks
 	Invitations Invitations      // *access.Invitations
-	Policy      Policy           // *access.Policy
 	Cases       CaseStore        // *cases.Cases
 	Now         func() time.Time // the clock (validating birth dates); time.Now when nil
 }
@@ -64,6 +71,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry)}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
+	s.engine.SetTrustedProxies(nil) // the client IP in audit entries is the peer's, not a header's
 	s.routes()
 	// CSRF: browsers' state-changing cross-origin requests are refused (Sec-Fetch-Site / Origin);
 	// API clients, which send neither, are unaffected.

@@ -16,12 +16,12 @@ import (
 // missingCase is a well-formed id that names no case.
 const missingCase = "0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77"
 
-// world is a service with one of each role signed in for real, two cases and documents.
+// accessWorld is a service with one of each role signed in for real, two cases and documents.
 //
 // Case A is Ann's (applicant), its reviewer is Rita, and Ann invited the physician to it; case
 // B is Bob's and has nobody assigned. So for every role A is the related case (own, invited,
 // assigned; any case for the case manager, the DPO and the admin) and B another one.
-type world struct {
+type accessWorld struct {
 	*apiServer
 	cookies    map[access.Role]who // signed in with a session cookie
 	tokens     map[access.Role]who // the same accounts with API tokens (no physician)
@@ -33,9 +33,9 @@ type world struct {
 
 const password = "correct horse battery staple"
 
-func newWorld(t *testing.T) *world {
+func newAccessWorld(t *testing.T) *accessWorld {
 	a := bootAPI(t)
-	w := &world{apiServer: a, cookies: map[access.Role]who{}, tokens: map[access.Role]who{}, docs: map[string]string{}}
+	w := &accessWorld{apiServer: a, cookies: map[access.Role]who{}, tokens: map[access.Role]who{}, docs: map[string]string{}}
 	ctx := context.Background()
 
 	// Applicants: Ann with a password, Bob (no password) with an email sign-in link.
@@ -154,7 +154,7 @@ func parseMatrix(t *testing.T, table string) []matrixRow {
 // cookies and again with API tokens; invisible and missing answer the same 404 body; nobody
 // gets 401.
 func TestAccessMatrix(t *testing.T) {
-	w := newWorld(t)
+	w := newAccessWorld(t)
 	cm := w.tokens[access.RoleCaseManager]
 	rows := parseMatrix(t, caseMatrix)
 	bodies := map[string]any{
@@ -235,7 +235,7 @@ func TestAccessMatrix(t *testing.T) {
 
 // The listings follow the policy: who sees which cases, and which documents of a case.
 func TestListingsFollowPolicy(t *testing.T) {
-	w := newWorld(t)
+	w := newAccessWorld(t)
 	ids := func(r reply, key string) []string {
 		var out []string
 		for _, v := range r.json(t)[key].([]any) {
@@ -303,7 +303,7 @@ func TestListingsFollowPolicy(t *testing.T) {
 
 // POST /cases: applicants only; the body is validated field by field.
 func TestCreateCase(t *testing.T) {
-	w := newWorld(t)
+	w := newAccessWorld(t)
 	for _, role := range roles[1:] {
 		body := map[string]any{"language": "en"}
 		if r := w.do(w.cookies[role], "POST", "/api/v1/cases", body); r.status != 403 {
@@ -344,7 +344,7 @@ func TestCreateCase(t *testing.T) {
 // Invitations: listed for the case, revocation ends the physician's session at once, a
 // redeemed or revoked link does not work again.
 func TestInvitationLifecycle(t *testing.T) {
-	w := newWorld(t)
+	w := newAccessWorld(t)
 	ann, doc := w.cookies[access.RoleApplicant], w.cookies[access.RolePhysician]
 	list := w.do(ann, "GET", "/api/v1/cases/"+w.caseA+"/invitations", nil).want(t, 200, "list").json(t)["invitations"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["id"] != w.invitation || list[0].(map[string]any)["redeemed_at"] == nil {

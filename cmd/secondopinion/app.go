@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -18,9 +20,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tus/tusd/v2/pkg/handler"
+	xslog "golang.org/x/exp/slog"
+
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/cmd/schema"
+	"github.com/secondopinion/secondopinion/consent"
+	"github.com/secondopinion/secondopinion/upload"
+	"github.com/secondopinion/secondopinion/vault"
 	"github.com/secondopinion/secondopinion/web"
 )
 
@@ -35,8 +44,17 @@ type Main struct {
 	minio  *minio.Client
 	cases  *cases.Cases
 	access *access.Service
-	srv    *http.Server
-	done   chan error
+
+	keys         *vault.Keys
+	audit        *audit.Writer
+	checkpointer *audit.Checkpointer
+	locker       *upload.Locker
+	store        *upload.Store
+	tus          *handler.UnroutedHandler
+	bgCancel     context.CancelFunc
+	bg           sync.WaitGroup
+	srv          *http.Server
+	done         chan error
 
 	wrap func(http.Handler) http.Handler // tests may wrap the handler
 
@@ -87,6 +105,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.buildDomain(); err != nil {
 		return err
 	}
+	if err := m.buildStorage(ctx); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -98,14 +119,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			{Name: "schema", Fn: m.schemaCurrent},
 			{Name: "minio", Fn: m.bucketPresent},
 		},
-		Tokens:   m.access.Tokens,
-		Sessions: m.access.Sessions,
+		Tokens:    m.access.Tokens,
+		Sessions:  m.access.Sessions,
+		Policy:    m.access.Policy,
+		Audit:     m.audit,
+		Consent:   consent.NewGate(m.db),
+		Documents: m.cases,
+		Vault:     &vault.Documents{Keys: m.keys, Client: m.minio, Bucket: cfg.MinIOBucket},
+		Tus:       m.tus,
+		Uploads:   m.store,
 
 		SignIn:      m.access.Sessions,
 		TOTP:        m.access.Accounts,
 		SignInLinks: m.access.SignInLinks,
 		Invitations: m.access.Invitations,
-		Policy:      m.access.Policy,
 		Cases:       m.cases,
 		Now:         m.cases.Now,
 	})
@@ -126,6 +153,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.srv.Serve(ln) }()
+	m.startBackground()
 	m.Logger.Info("serving", "addr", m.Addr)
 	return nil
 }
@@ -159,6 +187,16 @@ func (m *Main) Close() error {
 }
 
 func (m *Main) closeConns() {
+	if m.bgCancel != nil {
+		m.bgCancel()
+		m.bg.Wait()
+	}
+	if m.audit != nil {
+		m.audit.Close()
+	}
+	if m.locker != nil {
+		m.locker.Close()
+	}
 	if m.db != nil {
 		m.db.Close()
 	}
@@ -195,6 +233,88 @@ func (m *Main) buildDomain() error {
 		return fmt.Errorf("access: %w", err)
 	}
 	return nil
+}
+
+// buildStorage constructs the vault, the audit log and the upload path.
+func (m *Main) buildStorage(ctx context.Context) error {
+	cfg := m.Config
+	keyring, err := vault.LoadKeyring(cfg.KEKFiles)
+	if err != nil {
+		return &ConfigError{Var: "SO_KEK_FILES", Reason: err.Error()}
+	}
+	m.keys = vault.NewKeys(m.db, keyring)
+
+	signer, _, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
+	if err != nil {
+		return &ConfigError{Var: "SO_CHECKPOINT_KEY_FILE", Reason: err.Error()}
+	}
+	m.checkpointer = audit.NewCheckpointer(m.db, audit.CheckpointConfig{
+		Signer: signer, Sink: &audit.MinIOSink{Client: m.minio, Bucket: cfg.MinIOBucket, Prefix: "audit/"},
+		Every: 1000, Interval: 5 * time.Minute, Logger: m.Logger,
+	})
+	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
+
+	if m.locker, err = upload.NewLocker(ctx, m.db.DB, cfg.DatabaseURL, m.Logger); err != nil {
+		return fmt.Errorf("upload locker: %w", err)
+	}
+	limits := upload.DefaultLimits()
+	hooks := &upload.Hooks{Policy: m.access.Policy, Registry: m.cases, Recorder: web.UploadRecorder{Audit: m.audit},
+		Limits: limits, Logger: m.Logger}
+	m.store, err = upload.NewStore(upload.StoreConfig{
+		DB: m.db, MinIO: m.minio, Bucket: cfg.MinIOBucket, Keys: m.keys, Logger: m.Logger,
+		Expiry: cfg.UploadExpiry, MaxSize: upload.DefaultImagingStudyMaxSize, OnFinish: hooks.Finish, ExpireLocker: m.locker,
+	})
+	if err != nil {
+		return err
+	}
+	composer := handler.NewStoreComposer()
+	m.store.UseIn(composer)
+	m.locker.UseIn(composer)
+	m.tus, err = handler.NewUnroutedHandler(handler.Config{
+		BasePath:                "/api/v1/uploads/",
+		StoreComposer:           composer,
+		MaxSize:                 upload.DefaultImagingStudyMaxSize,
+		DisableDownload:         true, // documents are read through /api/v1/documents/{id}/content
+		DisableConcatenation:    true, // chunks are sealed in order
+		Cors:                    &handler.CorsConfig{Disable: true},
+		PreUploadCreateCallback: hooks.PreCreate,
+		// tusd's own request logs would repeat ours; ours never carry metadata.
+		Logger: xslog.New(xslog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return fmt.Errorf("tus handler: %w", err)
+	}
+	return nil
+}
+
+// startBackground runs the periodic jobs until Close: audit checkpoints and upload expiry.
+func (m *Main) startBackground() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.bgCancel = cancel
+	m.bg.Add(2)
+	go func() {
+		defer m.bg.Done()
+		if err := m.checkpointer.Run(ctx); err != nil && ctx.Err() == nil {
+			m.Logger.Error("audit checkpoints stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer m.bg.Done()
+		t := time.NewTicker(5 * time.Minute)
+		defer t.Stop()
+		for {
+			if n, err := m.store.Expire(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				m.Logger.Error("expiring uploads", "err", err)
+			} else if n > 0 {
+				m.Logger.Info("expired uploads", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 func (m *Main) schemaCurrent(ctx context.Context) error {

@@ -184,6 +184,10 @@ func (c Config) requireServe() error {
 	need("SO_MINIO_ACCESS_KEY", c.MinIOAccessKey)
 	need("SO_MINIO_SECRET_KEY", c.MinIOSecretKey)
 	need("SO_TOTP_KEY_FILE", c.TOTPKeyFile)
+	need("SO_CHECKPOINT_KEY_FILE", c.CheckpointKey)
+	if len(c.KEKFiles) == 0 {
+		errs = append(errs, &ConfigError{Var: "SO_KEK_FILES", Reason: "is required"})
+	}
 	need("SO_SMTP_URL", c.SMTPURL)
 	if c.AutoMigrate {
 		need("SO_DATABASE_OWNER_URL", c.DatabaseOwnerURL)

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/vault"
 )
 
 // env builds a lookup over the given variables only.
@@ -33,9 +35,31 @@ func devKeys(t *testing.T) (totpKeyFile, mailDir string) {
 	return totpKeyFile, mailDir
 }
 
+// serviceKeys writes a KEK and an audit checkpoint key, as `make run` does.
+func serviceKeys(t *testing.T) (kekFile, checkpointKeyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	kekFile = filepath.Join(dir, "kek-1.age")
+	if _, err := vault.GenerateKEK(kekFile); err != nil {
+		t.Fatal(err)
+	}
+	skey, _, err := audit.GenerateCheckpointKey("secondopinion.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpointKeyFile = filepath.Join(dir, "checkpoint.key")
+	if err := os.WriteFile(checkpointKeyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kekFile, checkpointKeyFile
+}
+
 func baseVars(t *testing.T, db *testenv.DB, m *testenv.MinIO) map[string]string {
 	totpKey, mailDir := devKeys(t)
+	kek, checkpointKey := serviceKeys(t)
 	return map[string]string{
+		"SO_KEK_FILES":           kek,
+		"SO_CHECKPOINT_KEY_FILE": checkpointKey,
 		"SO_TOTP_KEY_FILE":      totpKey,
 		"SO_SMTP_URL":           "file://" + mailDir,
 		"SO_LISTEN_ADDR":        "127.0.0.1:0",
@@ -179,6 +203,7 @@ func TestBadConfigNamesVariable(t *testing.T) {
 				"SO_DATABASE_URL": "postgres://localhost/x", "SO_MINIO_ENDPOINT": "127.0.0.1:9000",
 				"SO_MINIO_ACCESS_KEY": "a", "SO_MINIO_SECRET_KEY": "b",
 				"SO_TOTP_KEY_FILE": "/nonexistent", "SO_SMTP_URL": "file:///nonexistent",
+				"SO_KEK_FILES": "/nonexistent", "SO_CHECKPOINT_KEY_FILE": "/nonexistent",
 			}
 			if strings.HasSuffix(tt.variable, "_FILE") {
 				delete(vars, strings.TrimSuffix(tt.variable, "_FILE"))

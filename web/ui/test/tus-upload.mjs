@@ -3,7 +3,8 @@
 //   {"event":"error","message":...}
 // The bytes are generated in memory from a seed (no plaintext file is written). Driven by Go tests
 // and by the benchmark; configured by environment variables:
-//   TUS_ENDPOINT, TUS_TOKEN, TUS_SIZE, TUS_CHUNK_SIZE, TUS_SEED, TUS_META (JSON object), TUS_PARALLEL_SAFE
+//   TUS_ENDPOINT, TUS_TOKEN, TUS_SIZE, TUS_CHUNK_SIZE, TUS_SEED, TUS_META (JSON object), TUS_PREFIX (hex),
+//   TUS_MARKER (written in the middle)
 import { createHash } from 'node:crypto';
 import * as tus from 'tus-js-client';
 
@@ -31,6 +32,9 @@ function generate(n, s) {
 }
 
 const data = generate(size, seed);
+// TUS_PREFIX (hex) is written at offset 0, e.g. a DICOM preamble so the content checks accept it.
+const prefix = Buffer.from(env('TUS_PREFIX', ''), 'hex');
+prefix.copy(data, 0, 0, Math.min(prefix.length, size));
 const marker = env('TUS_MARKER', '');
 if (marker && size >= marker.length) data.write(marker, Math.floor(size / 2), 'latin1');
 out({ event: 'start', sha256: createHash('sha256').update(data).digest('hex'), size });

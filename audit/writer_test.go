@@ -1,0 +1,194 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Fifty goroutines on two writers (two connection pools, as two service instances would be)
+// append concurrently; the result is one gap-free log in which every entry appears exactly
+// once with the sequence number its caller was given, and it verifies.
+func TestConcurrentWritersFormOneLinearLog(t *testing.T) {
+	l := newTestLog(t, nil)
+	other, err := sqlx.Open("postgres", l.db.RuntimeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	w2 := NewWriter(other, WriterConfig{Logger: quiet(), MaxBatch: 7})
+	defer w2.Close()
+
+	const goroutines, each = 50, 20
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[int64]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := l.w
+			if g%2 == 1 {
+				w = w2
+			}
+			for i := range each {
+				e := sampleEntry(g*each + i)
+				e.RequestID = fmt.Sprintf("g%d-%d", g, i)
+				seq, err := w.Log(ctx, e)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if prev, dup := got[seq]; dup {
+					errs <- fmt.Errorf("seq %d given to %s and %s", seq, prev, e.RequestID)
+				}
+				got[seq] = e.RequestID
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(got) != goroutines*each {
+		t.Fatalf("got %d distinct seqs, want %d", len(got), goroutines*each)
+	}
+	for seq := range int64(goroutines * each) {
+		e, err := l.r.Entry(ctx, seq)
+		if err != nil {
+			t.Fatalf("entry %d: %v", seq, err)
+		}
+		if e.RequestID != got[seq] {
+			t.Fatalf("entry %d holds request %q, its caller logged %q", seq, e.RequestID, got[seq])
+		}
+	}
+	l.checkpoint(t)
+	if rep := l.verify(t, nil); !rep.OK || rep.Size != goroutines*each {
+		t.Fatalf("verify: %+v %v", rep, rep.Problem)
+	}
+}
+
+// With INSERT revoked from the runtime role the writer reports ErrUnavailable to every
+// caller, nothing hangs, and once the grant is back it carries on where the log ended.
+func TestWriterFailsClosedWhenLogUnwritable(t *testing.T) {
+	l := newTestLog(t, nil)
+	l.fill(t, 0, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := l.db.Owner.ExecContext(ctx, `REVOKE INSERT ON audit_entries FROM secondopinion_runtime`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.w.Log(ctx, sampleEntry(100+i))
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("log with INSERT revoked: %v, want ErrUnavailable", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := l.db.Owner.ExecContext(ctx, `GRANT INSERT ON audit_entries TO secondopinion_runtime`); err != nil {
+		t.Fatal(err)
+	}
+	l.fill(t, 5, 8)
+	if rep := l.verify(t, nil); !rep.OK || rep.Size != 8 {
+		t.Fatalf("verify: %+v %v", rep, rep.Problem)
+	}
+}
+
+// A trigger that raises (the table made unwritable another way) fails the batch too.
+func TestWriterFailsWhenInsertRaises(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := l.db.Owner.ExecContext(ctx, `CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+		CREATE TRIGGER audit_down BEFORE INSERT ON audit_hashes FOR EACH ROW EXECUTE FUNCTION audit_down()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.w.Log(ctx, sampleEntry(0)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("log: %v, want ErrUnavailable", err)
+	}
+	// The entry of the failed batch is not in the log: its transaction rolled back.
+	if n, err := l.r.Size(ctx); err != nil || n != 0 {
+		t.Fatalf("size after failed batch: %d, %v", n, err)
+	}
+}
+
+func TestWriterRejectsInvalidEntriesAndClosedUse(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx := context.Background()
+	for _, e := range []Entry{{}, {Action: "x", Outcome: 3}} {
+		if _, err := l.w.Log(ctx, e); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("log %+v: %v, want ErrInvalidEntry", e, err)
+		}
+	}
+	// Entries queued before Close are committed by it.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.w.Log(ctx, sampleEntry(i)); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("log: %v", err)
+			}
+		}()
+	}
+	time.Sleep(time.Millisecond)
+	l.w.Close()
+	wg.Wait()
+	if _, err := l.w.Log(ctx, sampleEntry(0)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("log after close: %v", err)
+	}
+	if rep := l.verify(t, nil); !rep.OK {
+		t.Fatalf("verify: %v", rep.Problem)
+	}
+}
+
+// The writer stores what it hashes: text is cleaned to valid UTF-8 without NUL and bounded,
+// time is UTC microseconds, and an entry read back hashes to its stored leaf.
+func TestStoredEntryRoundTrips(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx := context.Background()
+	when := time.Date(2025, 3, 4, 5, 6, 7, 891234567, time.FixedZone("CET", 3600))
+	long := make([]byte, 2000)
+	for i := range long {
+		long[i] = 'a'
+	}
+	in := Entry{Time: when, Action: ActionDocumentOpen, ActorID: "bad\xffutf8\x00nul", UserAgent: string(long),
+		CaseID: "c1", Outcome: OutcomeMinorFailure, Reason: ReasonConsent, Purpose: PurposeTreatment}
+	seq, err := l.w.Log(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.r.Entry(ctx, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Time.Equal(when.Truncate(time.Microsecond)) || out.Time.Location() != time.UTC {
+		t.Errorf("time %v, want %v in UTC", out.Time, when.Truncate(time.Microsecond))
+	}
+	if out.ActorID != "bad\uFFFDutf8nul" || len(out.UserAgent) != maxUserAgent {
+		t.Errorf("cleaning: actor %q, user agent %d bytes", out.ActorID, len(out.UserAgent))
+	}
+	var leaf []byte
+	if err := l.db.Runtime.GetContext(ctx, &leaf, `SELECT hash FROM audit_hashes WHERE idx = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if h := out.Hash(); string(leaf) != string(h[:]) {
+		t.Fatal("the stored leaf hash is not the hash of the stored entry")
+	}
+}

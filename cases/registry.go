@@ -1,0 +1,97 @@
+package cases
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// NewDocument is a finished, verified upload entering the registry.
+type NewDocument struct {
+	ID                   string
+	CaseID               string
+	Kind                 string
+	Filename             string // sanitized display name
+	Filetype             string // the client's claim
+	Language             string // optional
+	DocumentDate         *time.Time
+	UploadedBy           string // account id, or empty
+	UploadedByInvitation string // invitation id, or empty
+	ObjectKey            string
+	Size                 int64 // plaintext bytes
+	EncryptedSize        int64
+	SHA256               [32]byte
+	SniffedType          string
+	Flags                []string
+}
+
+// Register records a finished document as available.
+func (c *Cases) Register(ctx context.Context, d NewDocument) error {
+	_, err := c.db.ExecContext(ctx, `INSERT INTO documents (id, case_id, kind, filename, filetype, language,
+		document_date, uploaded_by, uploaded_by_invitation, status, size, encrypted_size, sha256, sniffed_type, flags,
+		object_key, finished_at)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, NULLIF($8, '')::uuid, NULLIF($9, '')::uuid, 'available',
+		$10, $11, $12, $13, $14, $15, $16)`,
+		d.ID, d.CaseID, d.Kind, d.Filename, d.Filetype, d.Language, d.DocumentDate, d.UploadedBy,
+		d.UploadedByInvitation, d.Size, d.EncryptedSize, d.SHA256[:], d.SniffedType, pq.StringArray(d.Flags),
+		d.ObjectKey, c.Now())
+	if err != nil {
+		return fmt.Errorf("register document: %w", err)
+	}
+	return nil
+}
+
+// CaseUsage is the bytes a case holds: its documents and its unfinished uploads' declared sizes.
+func (c *Cases) CaseUsage(ctx context.Context, caseID string) (int64, error) {
+	var n int64
+	err := c.db.GetContext(ctx, &n, `SELECT
+		(SELECT coalesce(sum(size), 0) FROM documents WHERE case_id = $1) +
+		(SELECT coalesce(sum(size), 0) FROM uploads WHERE finished_at IS NULL AND metadata->>'case_id' = $1::text)`, caseID)
+	if err != nil {
+		return 0, fmt.Errorf("case usage: %w", err)
+	}
+	return n, nil
+}
+
+// Stored is where and how a document's ciphertext is stored.
+type Stored struct {
+	ObjectKey     string
+	EncryptedSize int64
+	SniffedType   string
+	Flags         []string
+}
+
+// StoredObject returns the storage facts of an available document; ErrNotFound otherwise.
+func (c *Cases) StoredObject(ctx context.Context, id string) (Stored, error) {
+	var r struct {
+		Key   string         `db:"object_key"`
+		Size  sql.NullInt64  `db:"encrypted_size"`
+		Type  sql.NullString `db:"sniffed_type"`
+		Flags pq.StringArray `db:"flags"`
+	}
+	err := c.db.GetContext(ctx, &r, `SELECT object_key, encrypted_size, sniffed_type, flags FROM documents
+		WHERE id = $1 AND status = 'available'`, id)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !r.Size.Valid) {
+		return Stored{}, ErrNotFound
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("stored object: %w", err)
+	}
+	return Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}, nil
+}
+
+// Forget deletes a document's registry row (after its key was shredded and its object deleted).
+func (c *Cases) Forget(ctx context.Context, id string) error {
+	res, err := c.db.ExecContext(ctx, `DELETE FROM documents WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("forget document: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

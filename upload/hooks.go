@@ -1,0 +1,206 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/cases"
+)
+
+// Metadata keys the server sets on every upload, after the client's are validated. A client
+// cannot set them: the hook replaces the whole metadata map.
+const (
+	metaUploaderAccount    = "uploader_account"
+	metaUploaderInvitation = "uploader_invitation"
+	metaUploaderRole       = "uploader_role"
+)
+
+// Authorizer decides whether a subject may upload a kind of document to a case (*access.Policy).
+type Authorizer interface {
+	AuthorizeUpload(ctx context.Context, s access.Subject, caseID, kind string) error
+}
+
+// Registry is the document registry (*cases.Cases).
+type Registry interface {
+	CaseUsage(ctx context.Context, caseID string) (int64, error)
+	Register(ctx context.Context, d cases.NewDocument) error
+}
+
+// Event is an upload event for the audit log. It names no file and no content.
+type Event struct {
+	Action     string // "upload.create", "upload.finish", "upload.reject"
+	Subject    access.Subject
+	CaseID     string
+	DocumentID string // the upload id, which becomes the document id
+	Kind       string
+	Outcome    error  // nil on success; the refusal otherwise
+	Reason     string // a short code for a refusal (not_found, invalid_metadata, file_type_not_allowed, ...)
+}
+
+// Recorder writes upload events to the audit log before the answer is sent. An error fails
+// the request closed.
+type Recorder interface {
+	RecordUpload(ctx context.Context, e Event) error
+}
+
+// Hooks are the tusd callbacks that guard uploads: PreCreate authorizes and validates,
+// Finish (the Store's OnFinish) inspects the content and registers the document.
+type Hooks struct {
+	Policy   Authorizer
+	Registry Registry
+	Recorder Recorder
+	Limits   Limits
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+func (h *Hooks) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// PreCreate is tusd's PreUploadCreateCallback. The caller must be allowed to upload that kind
+// to that case (an invisible case answers 404 like a missing one); the metadata must be valid;
+// the size must fit the kind's limit and the case's quota. The stored metadata is the
+// validated, sanitized form plus who uploads.
+func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+	ctx := ev.Context
+	s := access.SubjectFrom(ctx)
+	if !s.Authenticated() {
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, handler.NewError("unauthenticated", "sign in first", http.StatusUnauthorized)
+	}
+	md, err := ParseMetadataAt(ev.Upload.MetaData, h.now())
+	if err != nil {
+		return h.refuse(ctx, s, "", "", err)
+	}
+	if err := h.Policy.AuthorizeUpload(ctx, s, md.CaseID, md.Kind); err != nil {
+		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
+	}
+	used, err := h.Registry.CaseUsage(ctx, md.CaseID)
+	if err != nil {
+		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
+	}
+	if err := h.Limits.Check(md.Kind, ev.Upload.Size, ev.Upload.SizeIsDeferred, used); err != nil {
+		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
+	}
+	meta := handler.MetaData{
+		"case_id": md.CaseID, "kind": md.Kind, "filename": md.Filename, "filetype": md.Filetype,
+	}
+	if md.Language != "" {
+		meta["language"] = md.Language
+	}
+	if !md.DocumentDate.IsZero() {
+		meta["document_date"] = md.DocumentDate.Format(time.DateOnly)
+	}
+	meta[metaUploaderRole] = string(s.Role)
+	if s.Role == access.RolePhysician {
+		meta[metaUploaderInvitation] = s.InvitationID
+	} else {
+		meta[metaUploaderAccount] = s.AccountID
+	}
+	if h.Recorder != nil {
+		if err := h.Recorder.RecordUpload(ctx, Event{Action: "upload.create", Subject: s, CaseID: md.CaseID, Kind: md.Kind}); err != nil {
+			return handler.HTTPResponse{}, handler.FileInfoChanges{}, h.unavailable(ctx, err)
+		}
+	}
+	return handler.HTTPResponse{}, handler.FileInfoChanges{MetaData: meta}, nil
+}
+
+// refuse audits a refused creation and answers it.
+func (h *Hooks) refuse(ctx context.Context, s access.Subject, caseID, kind string, cause error) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+	answer, reason := tusAnswer(cause)
+	if answer.HTTPResponse.StatusCode >= 500 {
+		h.log().ErrorContext(ctx, "upload creation failed", "err", cause)
+	}
+	if h.Recorder != nil {
+		if err := h.Recorder.RecordUpload(ctx, Event{Action: "upload.create", Subject: s, CaseID: caseID, Kind: kind, Outcome: cause, Reason: reason}); err != nil {
+			return handler.HTTPResponse{}, handler.FileInfoChanges{}, h.unavailable(ctx, err)
+		}
+	}
+	return handler.HTTPResponse{}, handler.FileInfoChanges{}, answer
+}
+
+// tusAnswer maps a refusal to what the uploader is told, and a reason code for the audit log.
+func tusAnswer(err error) (handler.Error, string) {
+	var rej *RejectError
+	switch {
+	case errors.As(err, &rej):
+		return rej.TusError(), rej.Code
+	case errors.Is(err, access.ErrNotFound):
+		return handler.NewError("not_found", "no such case", http.StatusNotFound), "not_found"
+	case errors.Is(err, access.ErrTOTPRequired):
+		return handler.NewError("totp_required", "enrol and pass the second factor first", http.StatusForbidden), "totp_required"
+	case errors.Is(err, access.ErrForbidden):
+		return handler.NewError("forbidden", "you may not upload this kind of document to this case", http.StatusForbidden), "forbidden"
+	case errors.Is(err, access.ErrUnauthenticated):
+		return handler.NewError("unauthenticated", "sign in first", http.StatusUnauthorized), "unauthenticated"
+	default:
+		return handler.NewError("internal", "internal error", http.StatusInternalServerError), "internal"
+	}
+}
+
+// unavailable fails closed when the audit log cannot record the event.
+func (h *Hooks) unavailable(ctx context.Context, err error) error {
+	h.log().ErrorContext(ctx, "audit log unavailable; upload refused", "err", err)
+	return handler.NewError("unavailable", "temporarily unavailable; try again", http.StatusServiceUnavailable)
+}
+
+func (h *Hooks) log() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Finish is the Store's OnFinish: it inspects the verified plaintext through its random-access
+// reader (sniffed type against the kind's allowlist, archives, active PDF content) and
+// registers the document. A rejection erases the upload and tells the uploader why.
+func (h *Hooks) Finish(ctx context.Context, f FinishedUpload) error {
+	md := f.MetaData
+	uploader := access.Subject{Role: access.Role(md[metaUploaderRole]), AccountID: md[metaUploaderAccount],
+		InvitationID: md[metaUploaderInvitation]}
+	if uploader.InvitationID != "" {
+		uploader.Role, uploader.ScopeCaseID = access.RolePhysician, md["case_id"]
+	}
+	ev := Event{Action: "upload.finish", Subject: uploader, CaseID: md["case_id"], DocumentID: f.ID, Kind: md["kind"]}
+	v, err := Inspect(ctx, f.Content, f.Size, md["kind"])
+	if err != nil {
+		return fmt.Errorf("inspect upload: %w", err)
+	}
+	if v.Reject != nil {
+		ev.Action, ev.Outcome, ev.Reason = "upload.reject", v.Reject, v.Reject.Code
+		if h.Recorder != nil {
+			if err := h.Recorder.RecordUpload(ctx, ev); err != nil {
+				return h.unavailable(ctx, err)
+			}
+		}
+		return v.Reject.TusError()
+	}
+	doc := cases.NewDocument{
+		ID: f.ID, CaseID: md["case_id"], Kind: md["kind"], Filename: md["filename"], Filetype: md["filetype"],
+		Language: md["language"], UploadedBy: uploader.AccountID, UploadedByInvitation: uploader.InvitationID,
+		ObjectKey: f.ObjectKey, Size: f.Size, EncryptedSize: f.EncryptedSize, SHA256: f.SHA256,
+		SniffedType: v.Type, Flags: v.Flags,
+	}
+	if d, err := time.Parse(time.DateOnly, md["document_date"]); err == nil {
+		doc.DocumentDate = &d
+	}
+	if h.Recorder != nil {
+		if err := h.Recorder.RecordUpload(ctx, ev); err != nil {
+			return h.unavailable(ctx, err)
+		}
+	}
+	if err := h.Registry.Register(ctx, doc); err != nil {
+		return fmt.Errorf("register document: %w", err)
+	}
+	return nil
+}

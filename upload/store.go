@@ -1,0 +1,324 @@
+package upload
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jmoiron/sqlx"
+	"github.com/minio/minio-go/v7"
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/secondopinion/secondopinion/vault"
+)
+
+// Limits of S3 multipart uploads.
+const (
+	storeMinPartSize = 5 << 20
+	storeMaxParts    = 10000
+)
+
+// StoreKeys is what the Store needs from the document keys (*vault.Keys).
+type StoreKeys interface {
+	CreateWith(ctx context.Context, ex sqlx.ExecerContext, docID string) (*age.HybridIdentity, error)
+	Identity(ctx context.Context, docID string) (*age.HybridIdentity, error)
+	Shred(ctx context.Context, docID string) error
+}
+
+// StoreConfig configures a Store. DB, MinIO, Bucket and Keys are required.
+type StoreConfig struct {
+	DB     *sqlx.DB      // the runtime connection
+	MinIO  *minio.Client // the client of the bucket
+	Bucket string
+	Keys   StoreKeys
+
+	// Logger receives upload ids, part numbers and sizes, never metadata or content.
+	// Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Expiry is how long an upload may stay unfinished, from its creation. It must be
+	// shorter than MinIO's MINIO_API_STALE_UPLOADS_EXPIRY (24 h by default). Default 12 h.
+	Expiry time.Duration
+	// MaxSize is the largest upload accepted, in bytes; it also sets the part size of
+	// uploads whose length is deferred, so that they fit in 10,000 parts. Configure
+	// tusd's handler.Config.MaxSize to the same value or less. Default 64 GiB.
+	MaxSize int64
+	// ObjectPrefix is prepended to the (random) object keys of documents. Default "documents/".
+	ObjectPrefix string
+	// TailPrefix is prepended to the keys of tail objects. Default "uploads/".
+	TailPrefix string
+	// OnFinish is called, within the last PATCH, once an upload is stored and verified,
+	// to check its content and register the document. If it returns an error, the upload
+	// is erased (key shredded, object deleted) and the error answers that PATCH: return
+	// a handler.Error to tell the uploader why.
+	OnFinish func(ctx context.Context, f FinishedUpload) error
+	// ExpireLocker, when set, is the tusd locker Expire takes an upload's lock with
+	// before terminating it, so that it never races a PATCH in flight.
+	ExpireLocker handler.Locker
+}
+
+// FinishedUpload describes an upload that is stored and verified.
+type FinishedUpload struct {
+	ID            string
+	Bucket        string
+	ObjectKey     string
+	Size          int64    // plaintext bytes
+	EncryptedSize int64    // bytes of the age object
+	SHA256        [32]byte // of the plaintext
+	MetaData      handler.MetaData
+	// Content reads the plaintext with random access (see vault.OpenReaderAt), for
+	// content checks; it is valid during the OnFinish call.
+	Content io.ReaderAt
+}
+
+// A Store is a tusd DataStore that writes each upload as one age file, encrypted to
+// the upload's own document identity, straight into a MinIO multipart upload. It keeps
+// no state in memory between requests: any instance serves any request, as long as a
+// shared Locker (such as the PostgreSQL one) serializes requests on one upload.
+type Store struct {
+	cfg  StoreConfig
+	core minio.Core
+	log  *slog.Logger
+	bufs sync.Pool // *[]byte part buffers
+}
+
+// NewStore returns a Store. See StoreConfig for the defaults.
+func NewStore(cfg StoreConfig) (*Store, error) {
+	if cfg.DB == nil || cfg.MinIO == nil || cfg.Bucket == "" || cfg.Keys == nil {
+		return nil, errors.New("upload: StoreConfig needs DB, MinIO, Bucket and Keys")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Expiry <= 0 {
+		cfg.Expiry = 12 * time.Hour
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = 64 << 30
+	}
+	if cfg.ObjectPrefix == "" {
+		cfg.ObjectPrefix = "documents/"
+	}
+	if cfg.TailPrefix == "" {
+		cfg.TailPrefix = "uploads/"
+	}
+	return &Store{cfg: cfg, core: minio.Core{Client: cfg.MinIO}, log: cfg.Logger}, nil
+}
+
+// UseIn registers the Store in a tusd StoreComposer as core, terminater and length
+// deferrer. Concatenation is not offered: partial uploads would need chunks sealed out
+// of order. The composer needs a Locker as well.
+func (s *Store) UseIn(c *handler.StoreComposer) {
+	c.UseCore(s)
+	c.UseTerminater(s)
+	c.UseLengthDeferrer(s)
+}
+
+// storeRow is a row of the uploads table.
+type storeRow struct {
+	ID            string         `db:"id"`
+	ObjectKey     string         `db:"object_key"`
+	MultipartID   string         `db:"multipart_id"`
+	HeaderNonce   []byte         `db:"header_nonce"`
+	Size          sql.NullInt64  `db:"size"`
+	ChunksPerPart int            `db:"chunks_per_part"`
+	Metadata      []byte         `db:"metadata"`
+	TailKey       sql.NullString `db:"tail_key"`
+	TailParts     sql.NullInt64  `db:"tail_parts"`
+	TailSize      sql.NullInt64  `db:"tail_size"`
+	CreatedAt     time.Time      `db:"created_at"`
+	ExpiresAt     time.Time      `db:"expires_at"`
+	FinishedAt    sql.NullTime   `db:"finished_at"`
+}
+
+var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// storeChunksPerPart picks how many age chunks go in each part for an upload of at most
+// size bytes: parts of at least 5 MiB, at most 10,000 of them.
+func storeChunksPerPart(size int64) int {
+	minimum := (storeMinPartSize + vault.SealedChunkSize - 1) / vault.SealedChunkSize
+	chunks := max(1, (size+vault.ChunkSize-1)/vault.ChunkSize)
+	return max(minimum, int((chunks+storeMaxParts-1)/storeMaxParts))
+}
+
+func storeRandomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewUpload implements handler.DataStore. It keeps info.ID when a hook chose one
+// (letters, digits, '-' and '_'), and otherwise picks a random one. It creates the
+// document key, the age header and the multipart upload; the object key is random.
+func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	if info.IsPartial || info.IsFinal {
+		return nil, handler.ErrNotImplemented
+	}
+	limit := info.Size
+	if info.SizeIsDeferred {
+		limit = s.cfg.MaxSize
+	} else if info.Size < 0 || info.Size > s.cfg.MaxSize {
+		return nil, handler.ErrMaxSizeExceeded
+	}
+	if info.ID == "" {
+		info.ID = storeRandomHex(16)
+	} else if !storeIDPattern.MatchString(info.ID) {
+		return nil, fmt.Errorf("upload: invalid upload id")
+	}
+	if info.MetaData == nil {
+		info.MetaData = handler.MetaData{}
+	}
+	meta, err := json.Marshal(info.MetaData)
+	if err != nil {
+		return nil, fmt.Errorf("upload: metadata: %w", err)
+	}
+	now := s.cfg.Now()
+	row := storeRow{
+		ID:            info.ID,
+		ObjectKey:     s.cfg.ObjectPrefix + storeRandomHex(16),
+		ChunksPerPart: storeChunksPerPart(limit),
+		Metadata:      meta,
+		CreatedAt:     now,
+		ExpiresAt:     now.Add(s.cfg.Expiry),
+	}
+	if !info.SizeIsDeferred {
+		row.Size = sql.NullInt64{Int64: info.Size, Valid: true}
+	}
+
+	tx, err := s.cfg.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upload: begin: %w", err)
+	}
+	defer tx.Rollback()
+	id, err := s.cfg.Keys.CreateWith(ctx, tx, row.ID)
+	if err != nil {
+		return nil, fmt.Errorf("upload: create document key: %w", err)
+	}
+	if row.HeaderNonce, err = vault.NewFileHeader(id.Recipient()); err != nil {
+		return nil, err
+	}
+	row.MultipartID, err = s.core.NewMultipartUpload(ctx, s.cfg.Bucket, row.ObjectKey,
+		minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return nil, fmt.Errorf("upload: start multipart upload: %w", err)
+	}
+	_, err = tx.NamedExecContext(ctx, `
+		INSERT INTO uploads (id, object_key, multipart_id, header_nonce, size, chunks_per_part,
+			metadata, created_at, expires_at)
+		VALUES (:id, :object_key, :multipart_id, :header_nonce, :size, :chunks_per_part,
+			:metadata, :created_at, :expires_at)`, row)
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		s.abortMultipart(context.WithoutCancel(ctx), row)
+		return nil, fmt.Errorf("upload: record upload: %w", err)
+	}
+	s.log.DebugContext(ctx, "upload created", "upload", row.ID, "chunks_per_part", row.ChunksPerPart)
+	return &storeUpload{s: s, row: row, loaded: true}, nil
+}
+
+// GetUpload implements handler.DataStore. Expired uploads are not found.
+func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	u, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.cfg.Now().Before(u.row.ExpiresAt) {
+		return nil, handler.ErrNotFound
+	}
+	return u, nil
+}
+
+func (s *Store) load(ctx context.Context, id string) (*storeUpload, error) {
+	u := &storeUpload{s: s}
+	err := s.cfg.DB.GetContext(ctx, &u.row, `SELECT * FROM uploads WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, handler.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upload: load upload: %w", err)
+	}
+	return u, nil
+}
+
+// AsTerminatableUpload implements handler.TerminaterDataStore.
+func (s *Store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return u.(*storeUpload)
+}
+
+// AsLengthDeclarableUpload implements handler.LengthDeferrerDataStore.
+func (s *Store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+	return u.(*storeUpload)
+}
+
+// Expire terminates up to 100 uploads whose expiry is not after now, oldest first, and
+// returns how many it terminated: unfinished ones lose their parts, tail and key;
+// finished ones only their upload record (the document lives on). Run it periodically.
+func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
+	var ids []string
+	err := s.cfg.DB.SelectContext(ctx, &ids,
+		`SELECT id FROM uploads WHERE expires_at <= $1 ORDER BY expires_at LIMIT 100`, now)
+	if err != nil {
+		return 0, fmt.Errorf("upload: list expired uploads: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		if err := s.expire(ctx, id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func (s *Store) expire(ctx context.Context, id string) error {
+	if s.cfg.ExpireLocker != nil {
+		lock, err := s.cfg.ExpireLocker.NewLock(id)
+		if err != nil {
+			return fmt.Errorf("upload: lock %s: %w", id, err)
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = lock.Lock(lctx, func() {})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("upload: lock %s: %w", id, err)
+		}
+		defer lock.Unlock()
+	}
+	u, err := s.load(ctx, id)
+	if errors.Is(err, handler.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := u.Terminate(ctx); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "upload expired", "upload", id)
+	return nil
+}
+
+func (s *Store) abortMultipart(ctx context.Context, row storeRow) {
+	err := s.core.AbortMultipartUpload(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID)
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+		s.log.WarnContext(ctx, "abort multipart upload", "upload", row.ID, "error", err)
+	}
+}

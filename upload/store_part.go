@@ -1,0 +1,86 @@
+package upload
+
+import (
+	"io"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/secondopinion/secondopinion/vault"
+)
+
+// partBuffer holds the plaintext of one part where its ciphertext will go, so that
+// chunks are sealed in place: chunk j starts at pre+j*SealedChunkSize, with room for
+// its tag after it. pre is the age header and nonce at the start of part 1.
+type partBuffer struct {
+	b   []byte
+	pre int
+	n   int // plaintext bytes held
+	cpp int // chunks per part
+}
+
+func (p *partBuffer) full() bool { return p.n == p.cpp*vault.ChunkSize }
+
+// readFrom fills the part from r, reading at most limit bytes. It stops when the part
+// is full, at the limit, or at r's first error, which it returns (io.EOF included).
+func (p *partBuffer) readFrom(r io.Reader, limit int64) error {
+	for !p.full() && limit > 0 {
+		k := p.n % vault.ChunkSize
+		start := p.pre + p.n/vault.ChunkSize*vault.SealedChunkSize + k
+		want := int(min(int64(vault.ChunkSize-k), limit))
+		m, err := r.Read(p.b[start : start+want])
+		p.n += m
+		limit -= int64(m)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seal seals the chunks held, in place, as chunks first, first+1, … of s's file, the
+// last of them with the last-chunk flag when final, and returns the bytes of the part
+// (pre included). The plaintext is gone afterwards.
+func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, error) {
+	chunks := max(1, (p.n+vault.ChunkSize-1)/vault.ChunkSize)
+	end := p.pre
+	for j := range chunks {
+		off := p.pre + j*vault.SealedChunkSize
+		l := min(vault.ChunkSize, p.n-j*vault.ChunkSize)
+		if _, err := s.Seal(p.b[off:off], first+uint64(j), p.b[off:off+l], final && j == chunks-1); err != nil {
+			return nil, err
+		}
+		end = off + l + chacha20poly1305.Overhead
+	}
+	return p.b[:end], nil
+}
+
+// storeLookahead is a reader that can tell whether more bytes follow.
+type storeLookahead struct {
+	r   io.Reader
+	b   [1]byte
+	has bool
+}
+
+func (l *storeLookahead) Read(p []byte) (int, error) {
+	if !l.has || len(p) == 0 {
+		return l.r.Read(p)
+	}
+	p[0], l.has = l.b[0], false
+	return 1, nil
+}
+
+// more reports whether a byte follows, reading it ahead.
+func (l *storeLookahead) more() (bool, error) {
+	if l.has {
+		return true, nil
+	}
+	n, err := io.ReadFull(l.r, l.b[:])
+	if n == 1 {
+		l.has = true
+		return true, nil
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return false, err
+}

@@ -1,0 +1,104 @@
+package upload
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"filippo.io/age"
+
+	"github.com/secondopinion/secondopinion/vault"
+)
+
+func TestStoreChunksPerPart(t *testing.T) {
+	tests := []struct {
+		size int64
+		want int
+	}{
+		{0, 80},
+		{1, 80},
+		{5 << 30, 80},
+		{80 * storeMaxParts * vault.ChunkSize, 80},
+		{80*storeMaxParts*vault.ChunkSize + 1, 81},
+		{64 << 30, 105},
+		{5 << 40, 8389},
+	}
+	for _, tt := range tests {
+		cpp := storeChunksPerPart(tt.size)
+		if cpp != tt.want {
+			t.Errorf("storeChunksPerPart(%d) = %d, want %d", tt.size, cpp, tt.want)
+		}
+		if int64(cpp)*vault.SealedChunkSize < storeMinPartSize {
+			t.Errorf("size %d: parts of %d bytes are below the S3 minimum", tt.size, int64(cpp)*vault.SealedChunkSize)
+		}
+		if parts := (tt.size + int64(cpp)*vault.ChunkSize - 1) / (int64(cpp) * vault.ChunkSize); parts > storeMaxParts {
+			t.Errorf("size %d needs %d parts", tt.size, parts)
+		}
+	}
+}
+
+// TestPartBufferSealsInPlace fills a part buffer across reads of any size and checks the
+// sealed bytes form an age payload that decrypts to what was read.
+func TestPartBufferSealsInPlace(t *testing.T) {
+	id, _ := age.GenerateHybridIdentity()
+	for _, n := range []int{0, 1, vault.ChunkSize - 1, vault.ChunkSize, vault.ChunkSize + 1, 3 * vault.ChunkSize} {
+		hn, _ := vault.NewFileHeader(id.Recipient())
+		s, err := vault.NewSealer(hn, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &partBuffer{b: make([]byte, len(hn)+3*vault.SealedChunkSize), cpp: 3}
+		p.pre = copy(p.b, hn)
+		plain := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+		err = p.readFrom(iotest.OneByteReader(io.MultiReader(bytes.NewReader(plain), strings.NewReader("more"))), int64(n))
+		if err != nil || p.n != n || p.full() != (n == 3*vault.ChunkSize) {
+			t.Fatalf("readFrom %d bytes: n %d, full %v, %v", n, p.n, p.full(), err)
+		}
+		file, err := p.seal(s, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := age.Decrypt(bytes.NewReader(file), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%d bytes: decrypted %d bytes, %v", n, len(got), err)
+		}
+	}
+}
+
+func TestPartBufferRefusesShortNonFinalParts(t *testing.T) {
+	id, _ := age.GenerateHybridIdentity()
+	hn, _ := vault.NewFileHeader(id.Recipient())
+	s, _ := vault.NewSealer(hn, id)
+	p := &partBuffer{b: make([]byte, 2*vault.SealedChunkSize), cpp: 2, n: vault.ChunkSize + 1}
+	if _, err := p.seal(s, 0, false); !errors.Is(err, vault.ErrBadChunk) {
+		t.Fatalf("sealing a short part as not final: %v", err)
+	}
+}
+
+func TestStoreLookahead(t *testing.T) {
+	l := &storeLookahead{r: iotest.OneByteReader(strings.NewReader("abc"))}
+	if more, err := l.more(); !more || err != nil {
+		t.Fatalf("more() = %v, %v", more, err)
+	}
+	if more, _ := l.more(); !more {
+		t.Fatal("second more() lost the byte")
+	}
+	got, err := io.ReadAll(l)
+	if err != nil || string(got) != "abc" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if more, err := l.more(); more || err != nil {
+		t.Fatalf("more() at the end = %v, %v", more, err)
+	}
+	failing := &storeLookahead{r: iotest.ErrReader(errors.New("boom"))}
+	if more, err := failing.more(); more || err == nil {
+		t.Fatalf("more() over a failing reader = %v, %v", more, err)
+	}
+}

@@ -1,0 +1,562 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"filippo.io/age"
+	"github.com/minio/minio-go/v7"
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/secondopinion/secondopinion/vault"
+)
+
+// storeUpload is one upload during one request. Its state comes from its row and from
+// the parts MinIO lists; the request holds the upload's lock.
+type storeUpload struct {
+	s      *Store
+	row    storeRow
+	loaded bool
+	parts  []minio.ObjectPart // stored parts, numbered 1…
+}
+
+// errStoreUnfinishable answers a length that would end the file on a chunk already
+// sealed as not the last one (after a failed request of a deferred-length upload).
+var errStoreUnfinishable = handler.NewError("ERR_UPLOAD_UNFINISHABLE",
+	"the upload cannot end at this length; start a new upload", http.StatusConflict)
+
+// errStoreCorrupt answers an upload whose stored object failed verification; it is erased.
+var errStoreCorrupt = handler.NewError("ERR_UPLOAD_CORRUPT",
+	"the stored upload failed verification and was erased; upload the file again", http.StatusInternalServerError)
+
+func (u *storeUpload) full(part int) int64 {
+	n := int64(u.row.ChunksPerPart) * vault.SealedChunkSize
+	if part == 1 {
+		n += int64(len(u.row.HeaderNonce))
+	}
+	return n
+}
+
+// load lists the stored parts and checks them: every part but the last is full, and
+// the last is short only if it ends the file.
+func (u *storeUpload) load(ctx context.Context) error {
+	if u.loaded || u.row.FinishedAt.Valid {
+		u.loaded = true
+		return nil
+	}
+	var parts []minio.ObjectPart
+	marker := 0
+	for {
+		res, err := u.s.core.ListObjectParts(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, marker, 1000)
+		if err != nil {
+			return fmt.Errorf("upload: list parts: %w", err)
+		}
+		parts = append(parts, res.ObjectParts...)
+		if !res.IsTruncated {
+			break
+		}
+		marker = res.NextPartNumberMarker
+	}
+	for i, p := range parts {
+		num := i + 1
+		switch {
+		case p.PartNumber != num:
+			return fmt.Errorf("upload %s: part %d missing", u.row.ID, num)
+		case p.Size > u.full(num), p.Size < u.full(num) && num != len(parts):
+			return fmt.Errorf("upload %s: part %d has %d bytes", u.row.ID, num, p.Size)
+		}
+	}
+	u.parts, u.loaded = parts, true
+	shortLast := len(parts) > 0 && parts[len(parts)-1].Size < u.full(len(parts))
+	if u.sizeKnown() && u.stored() > u.row.Size.Int64 || shortLast && !u.complete() {
+		return fmt.Errorf("upload %s: stored parts do not match the length", u.row.ID)
+	}
+	if u.row.TailParts.Valid && u.row.TailParts.Int64 > int64(len(parts)) {
+		return fmt.Errorf("upload %s: tail written after parts that are missing", u.row.ID)
+	}
+	return nil
+}
+
+func (u *storeUpload) sizeKnown() bool { return u.row.Size.Valid }
+
+// stored returns the plaintext bytes in the stored parts.
+func (u *storeUpload) stored() int64 {
+	var enc int64
+	for _, p := range u.parts {
+		enc += p.Size
+	}
+	enc -= min(enc, int64(len(u.row.HeaderNonce)))
+	chunks := (enc + vault.SealedChunkSize - 1) / vault.SealedChunkSize
+	return enc - chunks*(vault.SealedChunkSize-vault.ChunkSize)
+}
+
+// complete reports whether the stored parts hold the whole file, final chunk included.
+func (u *storeUpload) complete() bool {
+	return u.row.FinishedAt.Valid || u.sizeKnown() && len(u.parts) > 0 && u.stored() == u.row.Size.Int64
+}
+
+// tail returns the plaintext length of the current tail, 0 when there is none or it is
+// stale (parts were stored after it).
+func (u *storeUpload) tail() int64 {
+	if u.row.TailKey.Valid && u.row.TailParts.Int64 == int64(len(u.parts)) {
+		return u.row.TailSize.Int64
+	}
+	return 0
+}
+
+func (u *storeUpload) offset() int64 {
+	if u.row.FinishedAt.Valid {
+		return u.row.Size.Int64
+	}
+	return u.stored() + u.tail()
+}
+
+// GetInfo implements handler.Upload.
+func (u *storeUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	if err := u.load(ctx); err != nil {
+		return handler.FileInfo{}, err
+	}
+	meta := handler.MetaData{}
+	if err := json.Unmarshal(u.row.Metadata, &meta); err != nil {
+		return handler.FileInfo{}, fmt.Errorf("upload: metadata: %w", err)
+	}
+	return handler.FileInfo{
+		ID:             u.row.ID,
+		Size:           u.row.Size.Int64,
+		SizeIsDeferred: !u.sizeKnown(),
+		Offset:         u.offset(),
+		MetaData:       meta,
+		Storage: map[string]string{
+			"Type":    "age+minio",
+			"Bucket":  u.s.cfg.Bucket,
+			"Key":     u.row.ObjectKey,
+			"Expires": u.row.ExpiresAt.UTC().Format(http.TimeFormat),
+		},
+	}, nil
+}
+
+// GetReader implements handler.Upload. Downloads have their own, access-controlled
+// route: the tus handler must run with DisableDownload.
+func (u *storeUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return nil, handler.ErrNotImplemented
+}
+
+// WriteChunk implements handler.Upload. The tail and src are sealed into whole parts;
+// what does not fill a part becomes the new tail. A failure reading src ends the
+// request, not the upload: what was read is kept and counted.
+func (u *storeUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	if err := u.load(ctx); err != nil {
+		return 0, err
+	}
+	before := u.offset()
+	if offset != before {
+		return 0, handler.ErrMismatchOffset
+	}
+	if u.complete() {
+		return 0, handler.ErrSizeExceeded
+	}
+	err := u.write(ctx, src)
+	return u.offset() - before, err
+}
+
+// write seals the tail followed by src into parts, the final chunk included when the
+// offset reaches the length, and stores what is left as the new tail.
+func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
+	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
+	if err != nil {
+		return fmt.Errorf("upload: document key: %w", err)
+	}
+	stream, err := vault.NewSealer(u.row.HeaderNonce, id)
+	if err != nil {
+		return err
+	}
+	p := u.s.part(u)
+	defer u.s.release(p)
+	if u.tail() > 0 {
+		if err := u.readTail(ctx, id, p); err != nil {
+			return err
+		}
+	}
+
+	body := &storeLookahead{r: src}
+	limit := func() int64 {
+		if u.sizeKnown() {
+			return u.row.Size.Int64 - u.stored() - int64(p.n)
+		}
+		return u.s.cfg.MaxSize - u.stored() - int64(p.n)
+	}
+	srcDone := false
+	ended := func(err error) {
+		srcDone = true
+		if err != nil && err != io.EOF {
+			u.s.log.InfoContext(ctx, "upload body ended", "upload", u.row.ID, "error", err)
+		}
+	}
+	for {
+		if !p.full() && !srcDone {
+			if err := p.readFrom(body, limit()); err != nil {
+				ended(err)
+			}
+		}
+		if !p.full() {
+			break
+		}
+		// A full part is stored once its last chunk's flag is known: from the length,
+		// or, while the length is deferred, from a byte following it.
+		final := u.sizeKnown() && limit() == 0
+		if !u.sizeKnown() {
+			if !srcDone {
+				if more, err := body.more(); !more {
+					ended(err)
+				}
+			}
+			if srcDone {
+				break
+			}
+		}
+		if err := u.flush(ctx, stream, p, final); err != nil {
+			return err
+		}
+		if final {
+			break
+		}
+	}
+	if !u.complete() && u.sizeKnown() && limit() == 0 {
+		if err := u.flush(ctx, stream, p, true); err != nil {
+			return err
+		}
+	}
+	if err := u.writeTail(ctx, id, p); err != nil {
+		return err
+	}
+	if !u.sizeKnown() && !srcDone && limit() == 0 {
+		if more, _ := body.more(); more {
+			return handler.ErrMaxSizeExceeded
+		}
+	}
+	return nil
+}
+
+// part returns an empty buffer for the next part of u.
+func (s *Store) part(u *storeUpload) *partBuffer {
+	need := int(u.full(1))
+	b, _ := s.bufs.Get().(*[]byte)
+	if b == nil || cap(*b) < need {
+		nb := make([]byte, need)
+		b = &nb
+	}
+	p := &partBuffer{b: (*b)[:need], cpp: u.row.ChunksPerPart}
+	if len(u.parts) == 0 {
+		p.pre = copy(p.b, u.row.HeaderNonce)
+	}
+	return p
+}
+
+func (s *Store) release(p *partBuffer) {
+	clear(p.b) // leave no plaintext behind in a pooled buffer
+	b := p.b[:0]
+	s.bufs.Put(&b)
+}
+
+// flush seals the part in place and stores it as the next part of the multipart upload.
+func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) error {
+	num := len(u.parts) + 1
+	if num > storeMaxParts {
+		return handler.ErrMaxSizeExceeded
+	}
+	sealed, err := p.seal(stream, uint64(len(u.parts))*uint64(u.row.ChunksPerPart), final)
+	if err != nil {
+		return err
+	}
+	part, err := u.s.core.PutObjectPart(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, num,
+		bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{DisableContentSha256: true})
+	if err != nil {
+		return fmt.Errorf("upload: store part %d: %w", num, err)
+	}
+	u.parts = append(u.parts, minio.ObjectPart{PartNumber: num, ETag: part.ETag, Size: int64(len(sealed))})
+	p.n, p.pre = 0, 0
+	u.s.log.DebugContext(ctx, "part stored", "upload", u.row.ID, "part", num, "final", final)
+	return nil
+}
+
+// readTail decrypts the tail into the part buffer and checks it ends where recorded.
+func (u *storeUpload) readTail(ctx context.Context, id age.Identity, p *partBuffer) error {
+	rc, _, _, err := u.s.core.GetObject(ctx, u.s.cfg.Bucket, u.row.TailKey.String, minio.GetObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("upload: read tail: %w", err)
+	}
+	defer rc.Close()
+	r, err := age.Decrypt(rc, id)
+	if err != nil {
+		return fmt.Errorf("upload: open tail: %w", err)
+	}
+	want := u.row.TailSize.Int64
+	if err := p.readFrom(r, want); err != nil && err != io.EOF {
+		return fmt.Errorf("upload: read tail: %w", err)
+	}
+	if int64(p.n) != want {
+		return fmt.Errorf("upload %s: tail holds %d bytes, not %d", u.row.ID, p.n, want)
+	}
+	if _, err := io.ReadFull(r, make([]byte, 1)); err != io.EOF {
+		return fmt.Errorf("upload %s: tail does not end where recorded: %v", u.row.ID, err)
+	}
+	return nil
+}
+
+// writeTail stores what the part buffer holds as a new tail object, a separate age
+// file, records it, and deletes the previous one. With nothing held, it only forgets
+// the previous tail.
+func (u *storeUpload) writeTail(ctx context.Context, id *age.HybridIdentity, p *partBuffer) error {
+	old := u.row.TailKey
+	if p.n == 0 && !old.Valid {
+		return nil
+	}
+	next := storeRow{}
+	if p.n > 0 {
+		hn, err := vault.NewFileHeader(id.Recipient())
+		if err != nil {
+			return err
+		}
+		ts, err := vault.NewSealer(hn, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := p.seal(ts, 0, true)
+		if err != nil {
+			return err
+		}
+		sealed = sealed[p.pre:]
+		key := fmt.Sprintf("%s%s/tail-%d-%s", u.s.cfg.TailPrefix, u.row.ID, len(u.parts), storeRandomHex(8))
+		_, err = u.s.core.PutObject(ctx, u.s.cfg.Bucket, key, io.MultiReader(bytes.NewReader(hn), bytes.NewReader(sealed)),
+			int64(len(hn)+len(sealed)), "", "", minio.PutObjectOptions{DisableContentSha256: true})
+		if err != nil {
+			return fmt.Errorf("upload: store tail: %w", err)
+		}
+		next.TailKey = sql.NullString{String: key, Valid: true}
+		next.TailParts = sql.NullInt64{Int64: int64(len(u.parts)), Valid: true}
+		next.TailSize = sql.NullInt64{Int64: int64(p.n), Valid: true}
+	}
+	_, err := u.s.cfg.DB.ExecContext(ctx,
+		`UPDATE uploads SET tail_key = $2, tail_parts = $3, tail_size = $4 WHERE id = $1`,
+		u.row.ID, next.TailKey, next.TailParts, next.TailSize)
+	if err != nil {
+		if next.TailKey.Valid {
+			u.s.removeObject(context.WithoutCancel(ctx), next.TailKey.String)
+		}
+		return fmt.Errorf("upload: record tail: %w", err)
+	}
+	u.row.TailKey, u.row.TailParts, u.row.TailSize = next.TailKey, next.TailParts, next.TailSize
+	if old.Valid {
+		u.s.removeObject(ctx, old.String)
+	}
+	return nil
+}
+
+func (s *Store) removeObject(ctx context.Context, key string) {
+	err := s.cfg.MinIO.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{})
+	if err != nil {
+		s.log.WarnContext(ctx, "remove object", "key", key, "error", err)
+	}
+}
+
+// removeTails deletes every tail object of the upload, recorded or orphaned.
+func (u *storeUpload) removeTails(ctx context.Context) error {
+	prefix := u.s.cfg.TailPrefix + u.row.ID + "/"
+	for obj := range u.s.cfg.MinIO.ListObjects(ctx, u.s.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("upload: list tails: %w", obj.Err)
+		}
+		if err := u.s.cfg.MinIO.RemoveObject(ctx, u.s.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			return fmt.Errorf("upload: remove tail: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeclareLength implements handler.LengthDeclarableUpload.
+func (u *storeUpload) DeclareLength(ctx context.Context, length int64) error {
+	if err := u.load(ctx); err != nil {
+		return err
+	}
+	switch {
+	case u.sizeKnown():
+		return handler.ErrInvalidUploadLength
+	case length > u.s.cfg.MaxSize:
+		return handler.ErrMaxSizeExceeded
+	case length < u.offset():
+		return handler.ErrInvalidUploadLength
+	case length == u.stored() && len(u.parts) > 0:
+		// Deferred-length parts are stored only when more bytes follow them, so their
+		// last chunk is sealed as not the last one.
+		return errStoreUnfinishable
+	}
+	_, err := u.s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET size = $2 WHERE id = $1 AND size IS NULL`, u.row.ID, length)
+	if err != nil {
+		return fmt.Errorf("upload: declare length: %w", err)
+	}
+	u.row.Size = sql.NullInt64{Int64: length, Valid: true}
+	return nil
+}
+
+// FinishUpload implements handler.Upload: it completes the multipart upload, verifies
+// the object (its final chunk, its size, every chunk while hashing the plaintext),
+// records the upload as finished, and calls StoreConfig.OnFinish. An upload that fails
+// verification or that OnFinish refuses is erased: key, object and record.
+func (u *storeUpload) FinishUpload(ctx context.Context) error {
+	if err := u.load(ctx); err != nil {
+		return err
+	}
+	if u.row.FinishedAt.Valid {
+		return nil
+	}
+	if !u.complete() {
+		if err := u.write(ctx, eofReader{}); err != nil {
+			return err
+		}
+		if !u.complete() {
+			return fmt.Errorf("upload %s: finishing an incomplete upload", u.row.ID)
+		}
+	}
+	parts := make([]minio.CompletePart, len(u.parts))
+	for i, p := range u.parts {
+		parts[i] = minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag}
+	}
+	_, err := u.s.core.CompleteMultipartUpload(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, parts, minio.PutObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("upload: complete multipart upload: %w", err)
+	}
+	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
+	if err != nil {
+		return fmt.Errorf("upload: document key: %w", err)
+	}
+	f, err := u.verify(ctx, id)
+	if err != nil {
+		u.s.log.ErrorContext(ctx, "upload failed verification", "upload", u.row.ID, "error", err)
+		u.eraseAfter(ctx)
+		return errStoreCorrupt
+	}
+	now := u.s.cfg.Now()
+	_, err = u.s.cfg.DB.ExecContext(ctx, `
+		UPDATE uploads SET finished_at = $2, tail_key = NULL, tail_parts = NULL, tail_size = NULL
+		WHERE id = $1`, u.row.ID, now)
+	if err != nil {
+		return fmt.Errorf("upload: record finish: %w", err)
+	}
+	u.row.FinishedAt = sql.NullTime{Time: now, Valid: true}
+	u.row.TailKey, u.row.TailParts, u.row.TailSize = sql.NullString{}, sql.NullInt64{}, sql.NullInt64{}
+	if err := u.removeTails(ctx); err != nil {
+		u.s.log.WarnContext(ctx, "remove tails", "upload", u.row.ID, "error", err)
+	}
+	u.s.log.InfoContext(ctx, "upload finished", "upload", u.row.ID, "size", f.Size)
+	if u.s.cfg.OnFinish != nil {
+		if err := u.s.cfg.OnFinish(ctx, f); err != nil {
+			u.s.log.InfoContext(ctx, "upload refused on finish", "upload", u.row.ID, "error", err)
+			u.eraseAfter(ctx)
+			return err
+		}
+	}
+	return nil
+}
+
+// eraseAfter erases an upload that failed at its end, even if the request is gone.
+func (u *storeUpload) eraseAfter(ctx context.Context) {
+	if err := u.erase(context.WithoutCancel(ctx)); err != nil {
+		u.s.log.ErrorContext(ctx, "erase upload", "upload", u.row.ID, "error", err)
+	}
+}
+
+// verify checks the completed object: its size, its final chunk (vault.OpenReaderAt),
+// then every chunk while hashing the plaintext in one streaming pass.
+func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUpload, error) {
+	size := u.row.Size.Int64
+	chunks := max(1, (size+vault.ChunkSize-1)/vault.ChunkSize)
+	want := int64(len(u.row.HeaderNonce)) + size + chunks*(vault.SealedChunkSize-vault.ChunkSize)
+	obj := vault.MinIOObject{Client: u.s.cfg.MinIO, Bucket: u.s.cfg.Bucket, Key: u.row.ObjectKey}
+	got, err := obj.Size(ctx)
+	if err != nil {
+		return FinishedUpload{}, err
+	}
+	if got != want {
+		return FinishedUpload{}, fmt.Errorf("object has %d bytes, want %d", got, want)
+	}
+	ra, n, err := vault.OpenReaderAt(ctx, obj, got, id, 0)
+	if err != nil {
+		return FinishedUpload{}, err
+	}
+	if n != size {
+		return FinishedUpload{}, fmt.Errorf("object decrypts to %d bytes, want %d", n, size)
+	}
+	rc, _, _, err := u.s.core.GetObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.GetObjectOptions{})
+	if err != nil {
+		return FinishedUpload{}, fmt.Errorf("read object: %w", err)
+	}
+	defer rc.Close()
+	r, err := age.Decrypt(rc, id)
+	if err != nil {
+		return FinishedUpload{}, fmt.Errorf("decrypt object: %w", err)
+	}
+	h := sha256.New()
+	if m, err := io.Copy(h, r); err != nil || m != size {
+		return FinishedUpload{}, fmt.Errorf("decrypt object: %d bytes, %v", m, err)
+	}
+	f := FinishedUpload{
+		ID:            u.row.ID,
+		Bucket:        u.s.cfg.Bucket,
+		ObjectKey:     u.row.ObjectKey,
+		Size:          size,
+		EncryptedSize: got,
+		Content:       ra,
+	}
+	h.Sum(f.SHA256[:0])
+	if err := json.Unmarshal(u.row.Metadata, &f.MetaData); err != nil {
+		return FinishedUpload{}, fmt.Errorf("metadata: %w", err)
+	}
+	return f, nil
+}
+
+// Terminate implements handler.TerminatableUpload. An unfinished upload is erased: its
+// key is shredded first, then its parts, object and tails are deleted, then its record.
+// A finished upload only loses its record: the document belongs to the registry.
+func (u *storeUpload) Terminate(ctx context.Context) error {
+	if !u.row.FinishedAt.Valid {
+		return u.erase(ctx)
+	}
+	if _, err := u.s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, u.row.ID); err != nil {
+		return fmt.Errorf("upload: delete upload: %w", err)
+	}
+	return nil
+}
+
+// erase shreds the upload's key, deletes its multipart upload, object and tails, then
+// its record. Run again after a failure, it carries on where it stopped.
+func (u *storeUpload) erase(ctx context.Context) error {
+	if err := u.s.cfg.Keys.Shred(ctx, u.row.ID); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("upload: shred key: %w", err)
+	}
+	err := u.s.core.AbortMultipartUpload(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID)
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+		return fmt.Errorf("upload: abort multipart upload: %w", err)
+	}
+	err = u.s.cfg.MinIO.RemoveObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.RemoveObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("upload: remove object: %w", err)
+	}
+	if err := u.removeTails(ctx); err != nil {
+		return err
+	}
+	if _, err := u.s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, u.row.ID); err != nil {
+		return fmt.Errorf("upload: delete upload: %w", err)
+	}
+	return nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

@@ -1,0 +1,166 @@
+package vault
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/jmoiron/sqlx"
+)
+
+// ErrNotFound is returned when a document has no key: it never had one, or it was shredded.
+var ErrNotFound = errors.New("vault: document key not found")
+
+// Keys stores one age identity per document in PostgreSQL (table document_keys), each
+// wrapped (age-encrypted) to the newest KEK of a Keyring.
+type Keys struct {
+	db *sqlx.DB
+	kr *Keyring
+	// RewrapBatch is how many keys Rewrap re-wraps per transaction. Default 100.
+	RewrapBatch int
+}
+
+// NewKeys returns the document keys stored in db, wrapped with kr.
+func NewKeys(db *sqlx.DB, kr *Keyring) *Keys {
+	return &Keys{db: db, kr: kr, RewrapBatch: 100}
+}
+
+// Create generates the identity of a new document and stores it wrapped.
+func (k *Keys) Create(ctx context.Context, docID string) (*age.HybridIdentity, error) {
+	return k.CreateWith(ctx, k.db, docID)
+}
+
+// CreateWith is Create inside the caller's transaction (or any executor).
+func (k *Keys) CreateWith(ctx context.Context, ex sqlx.ExecerContext, docID string) (*age.HybridIdentity, error) {
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		return nil, fmt.Errorf("vault: generate document identity: %w", err)
+	}
+	wrapped, fp, err := k.kr.wrap(id.String())
+	if err != nil {
+		return nil, err
+	}
+	_, err = ex.ExecContext(ctx,
+		`INSERT INTO document_keys (document_id, wrapped, kek_fingerprint) VALUES ($1, $2, $3)`,
+		docID, wrapped, fp)
+	if err != nil {
+		return nil, fmt.Errorf("vault: store document key: %w", err)
+	}
+	return id, nil
+}
+
+// Identity returns the unwrapped identity of a document.
+func (k *Keys) Identity(ctx context.Context, docID string) (*age.HybridIdentity, error) {
+	s, err := k.IdentityString(ctx, docID)
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.ParseHybridIdentity(s)
+	if err != nil {
+		return nil, fmt.Errorf("vault: document key is not an age hybrid identity")
+	}
+	return id, nil
+}
+
+// IdentityString returns the document identity as an AGE-SECRET-KEY-PQ-1… line, for
+// escrow: `age -d -i` with it decrypts the document's object. Handle with care.
+func (k *Keys) IdentityString(ctx context.Context, docID string) (string, error) {
+	var wrapped []byte
+	err := k.db.GetContext(ctx, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("vault: load document key: %w", err)
+	}
+	s, err := k.kr.unwrap(wrapped)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// Shred deletes a document's key: its object can no longer be decrypted by anyone
+// (crypto-shredding). It returns ErrNotFound when there is no key.
+func (k *Keys) Shred(ctx context.Context, docID string) error {
+	return k.ShredWith(ctx, k.db, docID)
+}
+
+// ShredWith is Shred inside the caller's transaction (or any executor).
+func (k *Keys) ShredWith(ctx context.Context, ex sqlx.ExecerContext, docID string) error {
+	res, err := ex.ExecContext(ctx, `DELETE FROM document_keys WHERE document_id = $1`, docID)
+	if err != nil {
+		return fmt.Errorf("vault: shred document key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("vault: shred document key: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Rewrap re-wraps to the newest KEK every key wrapped by another one, a batch per
+// transaction, and returns how many it re-wrapped. It touches rows only, never objects.
+// Once it returns without error, older KEKs may be retired. A key that no KEK of the
+// keyring opens stops it with an error naming the document.
+func (k *Keys) Rewrap(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := k.rewrapBatch(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+func (k *Keys) rewrapBatch(ctx context.Context) (int, error) {
+	batch := k.RewrapBatch
+	if batch <= 0 {
+		batch = 100
+	}
+	newest := k.kr.newest().fingerprint
+	tx, err := k.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("vault: rewrap: %w", err)
+	}
+	defer tx.Rollback()
+	var rows []struct {
+		DocumentID string `db:"document_id"`
+		Wrapped    []byte `db:"wrapped"`
+	}
+	err = tx.SelectContext(ctx, &rows, `
+		SELECT document_id, wrapped FROM document_keys
+		WHERE kek_fingerprint <> $1
+		ORDER BY document_id LIMIT $2
+		FOR UPDATE SKIP LOCKED`, newest, batch)
+	if err != nil {
+		return 0, fmt.Errorf("vault: rewrap: %w", err)
+	}
+	for _, r := range rows {
+		secret, err := k.kr.unwrap(r.Wrapped)
+		if err != nil {
+			return 0, fmt.Errorf("vault: rewrap document %s: %w", r.DocumentID, err)
+		}
+		wrapped, fp, err := k.kr.wrap(secret)
+		if err != nil {
+			return 0, err
+		}
+		_, err = tx.ExecContext(ctx,
+			`UPDATE document_keys SET wrapped = $2, kek_fingerprint = $3, rewrapped_at = now() WHERE document_id = $1`,
+			r.DocumentID, wrapped, fp)
+		if err != nil {
+			return 0, fmt.Errorf("vault: rewrap: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("vault: rewrap: %w", err)
+	}
+	return len(rows), nil
+}

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
+)
+
+// Auditor appends entries to the audit log and returns once the entry is committed (*audit.Writer).
+type Auditor interface {
+	Log(ctx context.Context, e audit.Entry) (int64, error)
+}
+
+// purposeOf is the purpose of use a role acts under.
+func purposeOf(s access.Subject) string {
+	switch s.Role {
+	case access.RoleReviewer, access.RolePhysician:
+		return audit.PurposeTreatment
+	case access.RoleCaseManager:
+		return audit.PurposeOperations
+	case access.RoleDPO:
+		return audit.PurposeCompliance
+	case access.RoleAdmin:
+		return audit.PurposeSysAdmin
+	case access.RoleApplicant:
+		return audit.PurposePatientReq
+	}
+	return ""
+}
+
+// entryFor fills who, where and why from the request; reason is for refusals.
+func entryFor(c *gin.Context, action, objectType, objectID, caseID string, reason ...string) audit.Entry {
+	s := subjectOf(c)
+	e := audit.Entry{
+		Action: action, ObjectType: objectType, ObjectID: objectID, CaseID: caseID,
+		ActorRole: string(s.Role), Purpose: purposeOf(s),
+		ClientIP: c.ClientIP(), UserAgent: c.Request.UserAgent(), RequestID: requestIDOf(c),
+	}
+	if s.Authenticated() {
+		e.ActorID = s.Actor()
+	}
+	if len(reason) > 0 {
+		e.Reason = reason[0]
+	}
+	return e
+}
+
+// record writes e to the audit log before the answer. It returns ErrUnavailable (503, fail
+// closed) when the log cannot be written.
+func (s *Server) record(c *gin.Context, e audit.Entry) error {
+	if s.cfg.Audit == nil {
+		return fmt.Errorf("%w: no audit log configured", ErrUnavailable)
+	}
+	if _, err := s.cfg.Audit.Log(c.Request.Context(), e); err != nil {
+		return fmt.Errorf("%w: audit log: %w", ErrUnavailable, err)
+	}
+	c.Set(auditedKey, true)
+	return nil
+}
+
+const auditedKey = "so.audited"
+
+// denialReason is the audit reason code of an access refusal; "" for errors that are no denial.
+func denialReason(err error) string {
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		return audit.ReasonNotFound
+	case errors.Is(err, access.ErrForbidden):
+		return audit.ReasonRole
+	case errors.Is(err, access.ErrTOTPRequired):
+		return "totp_required"
+	case errors.Is(err, access.ErrUnauthenticated):
+		return "unauthenticated"
+	}
+	return ""
+}
+
+// deny audits a refusal of action on an object, then answers it. If the refusal cannot be
+// audited the answer is 503.
+func (s *Server) deny(c *gin.Context, action, objectType, objectID, caseID, reason string, outcome error) {
+	e := entryFor(c, action, objectType, objectID, caseID)
+	e.Outcome, e.Reason = audit.OutcomeMinorFailure, reason
+	if err := s.record(c, e); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.fail(c, outcome)
+}

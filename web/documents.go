@@ -1,0 +1,188 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
+	"github.com/secondopinion/secondopinion/cases"
+	"github.com/secondopinion/secondopinion/consent"
+)
+
+// Documents is the document registry (*cases.Cases).
+type Documents interface {
+	Document(ctx context.Context, id string) (cases.Document, error)
+	StoredObject(ctx context.Context, id string) (cases.Stored, error)
+	Forget(ctx context.Context, id string) error
+}
+
+// Vault opens and erases stored documents (*vault.Documents).
+type Vault interface {
+	Open(ctx context.Context, docID, objectKey string, encryptedSize int64) (io.ReaderAt, int64, error)
+	Erase(ctx context.Context, docID, objectKey string) error
+}
+
+// ConsentGate answers whether a role may read a kind of document of a case now (*consent.Gate).
+type ConsentGate interface {
+	Check(ctx context.Context, caseID, role, kind string) error
+}
+
+// Policy is the authorization policy (*access.Policy).
+type Policy interface {
+	Authorize(ctx context.Context, s access.Subject, a access.Action, caseID string) error
+	AuthorizeUpload(ctx context.Context, s access.Subject, caseID, kind string) error
+	AuthorizeDocument(ctx context.Context, s access.Subject, a access.Action, docID string) error
+}
+
+var mediaTypes = map[string]string{
+	"pdf": "application/pdf", "dicom": "application/dicom", "zip": "application/zip",
+	"jpeg": "image/jpeg", "png": "image/png", "tiff": "image/tiff",
+}
+
+// documentContent streams a decrypted document. The order is the promise made to patients: the
+// policy (invisible → 404), then the consent gate (→ 403, nothing read from storage), then the
+// object is opened, then the access is committed to the audit log (→ 503 if it cannot be), and
+// only then does content flow. Range, If-Range, If-None-Match and ETag are honoured.
+func (s *Server) documentContent(c *gin.Context) {
+	ctx := c.Request.Context()
+	subj, id := subjectOf(c), c.Param("id")
+	const action = audit.ActionDocumentOpen
+	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, access.ActionDocumentRead, id); err != nil {
+		if reason := denialReason(err); reason != "" {
+			s.deny(c, action, "document", id, "", reason, err)
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	doc, err := s.cfg.Documents.Document(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.cfg.Consent.Check(ctx, doc.CaseID, string(subj.Role), doc.Kind); err != nil {
+		switch {
+		case errors.Is(err, consent.ErrNoConsent):
+			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonConsent, errConsentRequired)
+		case errors.Is(err, consent.ErrRoleNotAllowed):
+			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonRole, access.ErrForbidden)
+		default:
+			s.fail(c, errors.Join(ErrUnavailable, err)) // the gate cannot answer: fail closed
+		}
+		return
+	}
+	stored, err := s.cfg.Documents.StoredObject(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	content, size, err := s.cfg.Vault.Open(ctx, id, stored.ObjectKey, stored.EncryptedSize)
+	if err != nil {
+		e := entryFor(c, action, "document", id, doc.CaseID, audit.ReasonStorage)
+		e.Outcome = audit.OutcomeSeriousFailure
+		if aerr := s.record(c, e); aerr != nil {
+			err = aerr
+		}
+		s.fail(c, errors.Join(ErrUnavailable, err))
+		return
+	}
+	if doc.Size != nil && *doc.Size != size {
+		s.fail(c, errors.New("stored size differs from the registry"))
+		return
+	}
+	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	h := c.Writer.Header()
+	ct, ok := mediaTypes[stored.SniffedType]
+	if !ok {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Disposition", contentDisposition("attachment", doc.Filename, "document"))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if doc.SHA256 != "" {
+		h.Set("ETag", `"`+doc.SHA256+`"`)
+	}
+	var modified time.Time
+	if doc.UploadedAt != nil {
+		modified = *doc.UploadedAt
+	}
+	http.ServeContent(c.Writer, c.Request, "", modified, io.NewSectionReader(&abortOnError{r: content, c: c}, 0, size))
+}
+
+// abortOnError ends the response abruptly when decryption fails mid-stream (a damaged object),
+// so a client never takes a cut-off body for a complete one.
+type abortOnError struct {
+	r io.ReaderAt
+	c *gin.Context
+}
+
+func (a *abortOnError) ReadAt(p []byte, off int64) (int, error) {
+	n, err := a.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		loggerOf(a.c).Error("document read failed mid-stream", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return n, err
+}
+
+var errConsentRequired = &codedError{status: http.StatusForbidden, code: "consent_required",
+	msg: "there is no active countersigned consent for this case"}
+
+// codedError is an error answered with its own status and code.
+type codedError struct {
+	status    int
+	code, msg string
+}
+
+func (e *codedError) Error() string     { return e.msg }
+func (e *codedError) HTTPStatus() int   { return e.status }
+func (e *codedError) ErrorCode() string { return e.code }
+
+// deleteDocument erases a document: its key is shredded, its object deleted, its registry row
+// removed. The erasure is audited before it is done.
+func (s *Server) deleteDocument(c *gin.Context) {
+	ctx := c.Request.Context()
+	subj, id := subjectOf(c), c.Param("id")
+	const action = audit.ActionDocumentErase
+	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, access.ActionDocumentDelete, id); err != nil {
+		if reason := denialReason(err); reason != "" {
+			s.deny(c, action, "document", id, "", reason, err)
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	doc, err := s.cfg.Documents.Document(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	stored, err := s.cfg.Documents.StoredObject(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.cfg.Vault.Erase(ctx, id, stored.ObjectKey); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.cfg.Documents.Forget(ctx, id); err != nil && !errors.Is(err, cases.ErrNotFound) {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
