@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/consent"
 )
 
 // missingCase is a well-formed id that names no case.
@@ -27,20 +30,23 @@ type accessWorld struct {
 	tokens     map[access.Role]who // the same accounts with API tokens (no physician)
 	caseA      string
 	caseB      string
-	invitation string // the physician's invitation (to case A)
-	docs       map[string]string
+	bob        who               // the other applicant
+	invitation string            // the physician's invitation (to case A)
+	docs       map[string]string // "ann", "dr" (on A), "bob" (on B) → document id
+	content    map[string][]byte
 }
 
 const password = "correct horse battery staple"
 
 func newAccessWorld(t *testing.T) *accessWorld {
 	a := bootAPI(t)
-	w := &accessWorld{apiServer: a, cookies: map[access.Role]who{}, tokens: map[access.Role]who{}, docs: map[string]string{}}
+	w := &accessWorld{apiServer: a, cookies: map[access.Role]who{}, tokens: map[access.Role]who{},
+		docs: map[string]string{}, content: map[string][]byte{}}
 	ctx := context.Background()
 
 	// Applicants: Ann with a password, Bob (no password) with an email sign-in link.
-	annID := a.account("ann@example.org", access.RoleApplicant, password)
-	bobID := a.account("bob@example.org", access.RoleApplicant, "")
+	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("bob@example.org", access.RoleApplicant, "")
 	ann, view := a.login("ann@example.org", password, "")
 	if view["role"] != "applicant" || view["needs_totp_enrolment"] != false {
 		t.Fatalf("applicant login: %v", view)
@@ -51,8 +57,12 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	// Staff: password, then TOTP enrolment with codes computed from the secret.
 	staff := map[access.Role]string{access.RoleCaseManager: "cm@example.org", access.RoleReviewer: "rita@example.org",
 		access.RoleDPO: "dpo@example.org", access.RoleAdmin: "admin@example.org"}
+	var cmID string
 	for _, r := range slices.Sorted(maps.Keys(staff)) {
-		a.account(staff[r], r, password)
+		id := a.account(staff[r], r, password)
+		if r == access.RoleCaseManager {
+			cmID = id
+		}
 		c, _ := a.enrol(staff[r], password)
 		w.cookies[r] = who{name: string(r), cookie: c}
 	}
@@ -78,19 +88,29 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	}
 	w.cookies[access.RolePhysician] = who{name: "physician", cookie: doc}
 
-	// Documents, as the upload path records them: Ann's and the physician's on A, Bob's on B.
-	for _, d := range []struct{ id, caseID, kind, by, invitation string }{
-		{"doc-ann", w.caseA, "identity_document", annID, ""},
-		{"doc-dr", w.caseA, "cover_letter", "", w.invitation},
-		{"doc-bob", w.caseB, "identity_document", bobID, ""},
+	// Documents, uploaded through tus: Ann's and the physician's to A, Bob's to B.
+	for _, d := range []struct {
+		name   string
+		by     who
+		caseID string
+		kind   string
+	}{
+		{"ann", w.cookies[access.RoleApplicant], w.caseA, "identity_document"},
+		{"dr", w.cookies[access.RolePhysician], w.caseA, "cover_letter"},
+		{"bob", bob, w.caseB, "identity_document"},
 	} {
-		if _, err := a.db.Owner.ExecContext(ctx, `INSERT INTO documents (id, case_id, kind, filename, object_key, uploaded_by,
-			uploaded_by_invitation, status, size, sha256, created_at, finished_at)
-			VALUES ($1, $2, $3, 'scan.pdf', 'objects/' || $1, nullif($4, '')::uuid, nullif($5, '')::uuid, 'available', 4, '\xabcd', $6, $6)`,
-			d.id, d.caseID, d.kind, d.by, d.invitation, a.clock.Now()); err != nil {
-			t.Fatal(err)
-		}
-		w.docs[d.id] = d.caseID
+		w.content[d.name] = []byte("%PDF-1.7\n% the " + d.kind + " of " + d.name + "\n%%EOF\n")
+		w.docs[d.name] = a.upload(d.by, d.caseID, d.kind, w.content[d.name])
+	}
+	w.bob = bob
+
+	// Case A's consent is signed and countersigned (there is no consent API yet), B has none.
+	cs := consent.NewStore(a.db.Runtime)
+	if _, err := cs.Sign(ctx, w.caseA, "2025-01-en", "Maria Rossi", "self", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Countersign(ctx, w.caseA, cmID); err != nil {
+		t.Fatal(err)
 	}
 
 	for r, email := range map[access.Role]string{access.RoleApplicant: "ann@example.org", access.RoleCaseManager: "cm@example.org",
@@ -263,9 +283,11 @@ func TestListingsFollowPolicy(t *testing.T) {
 	}
 
 	// Documents of case A: the physician sees only what the invitation uploaded.
+	onA := []string{w.docs["ann"], w.docs["dr"]}
+	slices.Sort(onA)
 	wantDocs := map[access.Role][]string{
-		access.RoleApplicant: {"doc-ann", "doc-dr"}, access.RolePhysician: {"doc-dr"}, access.RoleCaseManager: {"doc-ann", "doc-dr"},
-		access.RoleReviewer: {"doc-ann", "doc-dr"}, access.RoleDPO: {"doc-ann", "doc-dr"},
+		access.RoleApplicant: onA, access.RolePhysician: {w.docs["dr"]}, access.RoleCaseManager: onA,
+		access.RoleReviewer: onA, access.RoleDPO: onA,
 	}
 	for role, want := range wantDocs {
 		r := w.do(w.cookies[role], "GET", "/api/v1/cases/"+w.caseA+"/documents", nil).want(t, 200, "documents")
@@ -279,7 +301,9 @@ func TestListingsFollowPolicy(t *testing.T) {
 			t.Errorf("document lacks %q: %v", k, d)
 		}
 	}
-	if d["kind"] != "cover_letter" || d["size"] != 4.0 || d["sha256"] != "abcd" || d["status"] != "available" {
+	sum := sha256.Sum256(w.content["dr"])
+	if d["kind"] != "cover_letter" || d["size"] != float64(len(w.content["dr"])) || d["sha256"] != hex.EncodeToString(sum[:]) ||
+		d["status"] != "available" || d["filename"] != "cover_letter.pdf" {
 		t.Errorf("document %v", d)
 	}
 

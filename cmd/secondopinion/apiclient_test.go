@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -20,9 +21,11 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -316,4 +319,25 @@ func (a *apiServer) newCase(w who, given string) string {
 		"clinical_question": "Is surgery indicated?", "language": "en",
 	}).want(a.t, 201, "create case")
 	return r.json(a.t)["id"].(string)
+}
+
+// upload stores a small PDF through the tus API as w and returns the document id.
+func (a *apiServer) upload(w who, caseID, kind string, content []byte) string {
+	a.t.Helper()
+	var meta []string
+	for _, kv := range [][2]string{{"case_id", caseID}, {"kind", kind}, {"filename", kind + ".pdf"}, {"filetype", "application/pdf"}} {
+		meta = append(meta, kv[0]+" "+base64.StdEncoding.EncodeToString([]byte(kv[1])))
+	}
+	r := a.do(w, "POST", "/api/v1/uploads/", nil, func(req *http.Request) {
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", strconv.Itoa(len(content)))
+		req.Header.Set("Upload-Metadata", strings.Join(meta, ","))
+	}).want(a.t, 201, "create upload")
+	loc := strings.TrimPrefix(r.header.Get("Location"), a.base)
+	a.do(w, "PATCH", loc, string(content), func(req *http.Request) {
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", "0")
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+	}).want(a.t, 204, "upload")
+	return path.Base(loc)
 }
