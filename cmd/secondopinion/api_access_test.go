@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -141,20 +142,32 @@ GET    /cases/{id}/invitations 200 404 404 403 404 404  200 200 404  403 404 404
 DELETE /invitations/{id}      204 404 404  403 404 404  204 204 404  403 404 404  403 403 404  403 403 404
 `
 
+// docMatrix is every document route's status for each role on a document of the related case
+// (A) uploaded by the applicant, one of A uploaded by the invited physician, one of another
+// case (B) and a missing one. Case A has an active consent, B none (B's document is an
+// identity document, which case managers may read without one).
+const docMatrix = `
+                             applicant        physician        case_manager     reviewer         dpo              admin
+                             A:ap A:dr B  mis A:ap A:dr B  mis A:ap A:dr B  mis A:ap A:dr B  mis A:ap A:dr B  mis A:ap A:dr B  mis
+GET    /documents/{id}/content 200 200 404 404 404 200 404 404 200 200 200 404 200 200 404 404 403 403 403 404 403 403 403 404
+DELETE /documents/{id}         204 204 404 404 404 403 404 404 403 403 403 404 403 403 404 404 204 204 204 404 403 403 403 404
+`
+
 type matrixRow struct {
 	method, path string
-	want         []int // 3 per role, in the order of roles
+	want         []int // per statuses per role, in the order of roles
 }
 
-// parseMatrix reads a table like caseMatrix: the rows that start with an HTTP method.
-func parseMatrix(t *testing.T, table string) []matrixRow {
+// parseMatrix reads a table like caseMatrix, per statuses per role: the rows that start with
+// an HTTP method.
+func parseMatrix(t *testing.T, table string, per int) []matrixRow {
 	var rows []matrixRow
 	for _, line := range strings.Split(table, "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 || !slices.Contains([]string{"GET", "POST", "DELETE"}, f[0]) {
 			continue
 		}
-		if len(f) != 2+3*len(roles) {
+		if len(f) != 2+per*len(roles) {
 			t.Fatalf("matrix row %q has %d statuses", line, len(f)-2)
 		}
 		row := matrixRow{method: f[0], path: f[1]}
@@ -176,7 +189,7 @@ func parseMatrix(t *testing.T, table string) []matrixRow {
 func TestAccessMatrix(t *testing.T) {
 	w := newAccessWorld(t)
 	cm := w.tokens[access.RoleCaseManager]
-	rows := parseMatrix(t, caseMatrix)
+	rows := parseMatrix(t, caseMatrix, 3)
 	bodies := map[string]any{
 		"/cases/{id}/assignments": map[string]string{"reviewer_email": "rex@example.org"},
 		"/cases/{id}/invitations": map[string]string{"email": "colleague@example.org"},
@@ -217,6 +230,63 @@ func TestAccessMatrix(t *testing.T) {
 							continue
 						}
 						if exp == 404 {
+							got := r.json(t)
+							delete(got, "request_id")
+							if !maps.Equal(got, notFound) {
+								t.Errorf("%s: 404 body %v differs from a missing case's %v", cell, got, notFound)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+
+	// Documents: content and erasure. A 200 carries the document's bytes; each 204 erases a
+	// fresh upload of the same column, so the standing documents serve every other cell.
+	docRows := parseMatrix(t, docMatrix, 4)
+	columns := []struct {
+		name   string
+		by     who
+		caseID string
+		kind   string
+	}{
+		{"ann", w.cookies[access.RoleApplicant], w.caseA, "identity_document"},
+		{"dr", w.cookies[access.RolePhysician], w.caseA, "cover_letter"},
+		{"bob", w.bob, w.caseB, "identity_document"},
+		{"missing", who{}, "", ""},
+	}
+	for _, pass := range []struct {
+		name    string
+		callers map[access.Role]who
+	}{{"cookie", w.cookies}, {"token", w.tokens}} {
+		t.Run("documents by "+pass.name, func(t *testing.T) {
+			for _, row := range docRows {
+				for i, role := range roles {
+					caller, ok := pass.callers[role]
+					if !ok {
+						continue
+					}
+					for j, col := range columns {
+						exp := row.want[4*i+j]
+						id := w.docs[col.name]
+						switch {
+						case col.name == "missing":
+							id = missingCase
+						case row.method == "DELETE" && exp == 204:
+							id = w.upload(col.by, col.caseID, col.kind, w.content[col.name])
+						}
+						r := w.do(caller, row.method, "/api/v1"+strings.Replace(row.path, "{id}", id, 1), nil)
+						cell := fmt.Sprintf("%s %s by %s on %s's document", row.method, row.path, caller.name, col.name)
+						switch {
+						case r.status != exp:
+							t.Errorf("%s: %d, want %d: %.200s", cell, r.status, exp, r.body)
+						case exp == 200 && !bytes.Equal(r.body, w.content[col.name]):
+							t.Errorf("%s: body %q", cell, r.body)
+						case exp == 204:
+							w.do(w.cookies[access.RoleCaseManager], "GET", "/api/v1/documents/"+id+"/content", nil).
+								want(t, 404, cell+": the erased document")
+						case exp == 404:
 							got := r.json(t)
 							delete(got, "request_id")
 							if !maps.Equal(got, notFound) {
