@@ -32,7 +32,7 @@ type NewDocument struct {
 // Register records a finished document as available.
 func (c *Cases) Register(ctx context.Context, d NewDocument) error {
 	if d.Flags == nil {
-		d.Flags = []string{} // the column is NOT NULL; a nil pq.StringArray is NULL
+		d.Flags = []string{}
 	}
 	_, err := c.db.ExecContext(ctx, `INSERT INTO documents (id, case_id, kind, filename, filetype, language,
 		document_date, uploaded_by, uploaded_by_invitation, status, size, encrypted_size, sha256, sniffed_type, flags,

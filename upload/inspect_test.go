@@ -365,3 +365,15 @@ func FuzzInspectPDF(f *testing.F) {
 		}
 	})
 }
+
+func ExampleInspect() {
+	pdf := []byte("%PDF-1.7\n1 0 obj\n<< /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>\nendobj\n")
+	v, err := Inspect(context.Background(), bytes.NewReader(pdf), int64(len(pdf)), "report")
+	fmt.Println(v.Type, v.Flags, v.Reject, err)
+
+	v, err = Inspect(context.Background(), bytes.NewReader(pdf), int64(len(pdf)), "imaging_study")
+	fmt.Println(v.Reject.Status, v.Reject.Message, err)
+	// Output:
+	// pdf [pdf_javascript pdf_open_action_javascript] <nil> <nil>
+	// 415 a document of this kind must be DICOM or ZIP; this file's content is PDF <nil>
+}

@@ -135,6 +135,26 @@ func (l *Locker) NewLock(id string) (handler.Lock, error) {
 	return &pgLock{locker: l, key: lockKey(id)}, nil
 }
 
+// Held returns nil when this process holds the lock on upload id and the lock's session still
+// answers, and otherwise an error wrapping ErrLockNotHeld. A data store may call it before
+// making a write durable: a session that died (database restart, network failure) has freed
+// the lock for another instance, and the holder's own check only runs every CheckInterval.
+func (l *Locker) Held(ctx context.Context, id string) error {
+	var conn *sql.Conn
+	l.mu.Lock()
+	if lk := l.holders[lockKey(id)]; lk != nil {
+		conn = lk.conn
+	}
+	l.mu.Unlock()
+	if conn == nil {
+		return ErrLockNotHeld
+	}
+	if err := conn.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: its session is gone: %w", ErrLockNotHeld, err)
+	}
+	return nil
+}
+
 // lockKey maps an upload id to a 64-bit advisory lock key. The id is hashed behind a prefix
 // no other user of advisory locks shares, so upload locks live in a key space of their own.
 func lockKey(id string) int64 {
@@ -155,12 +175,15 @@ func (l *Locker) dispatch() {
 		if err != nil {
 			continue
 		}
+		var ask func()
 		l.mu.Lock()
-		lk := l.holders[key]
+		if lk := l.holders[key]; lk != nil {
+			ask = lk.askRelease
+		}
 		l.mu.Unlock()
-		if lk != nil {
+		if ask != nil {
 			l.logger.Debug("upload lock release requested")
-			lk.askRelease()
+			ask()
 		}
 	}
 }

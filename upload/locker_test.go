@@ -208,6 +208,16 @@ func TestLockerFreedWhenHolderConnectionDies(t *testing.T) {
 
 	release, asked := signal()
 	la := mustLock(t, a, "upload-1", release)
+	ctx := lockCtx(t, 10*time.Second)
+	if err := a.Held(ctx, "upload-1"); err != nil {
+		t.Fatalf("Held by the holder: %v", err)
+	}
+	if err := b.Held(ctx, "upload-1"); !errors.Is(err, ErrLockNotHeld) {
+		t.Fatalf("Held in the other process: %v", err)
+	}
+	if err := a.Held(ctx, "upload-2"); !errors.Is(err, ErrLockNotHeld) {
+		t.Fatalf("Held for another upload: %v", err)
+	}
 
 	var killed int
 	err := d.Runtime.QueryRowContext(lockCtx(t, 10*time.Second), `
@@ -218,6 +228,9 @@ func TestLockerFreedWhenHolderConnectionDies(t *testing.T) {
 		t.Fatalf("terminate the holder's session: killed %d, %v", killed, err)
 	}
 
+	if err := a.Held(ctx, "upload-1"); !errors.Is(err, ErrLockNotHeld) {
+		t.Fatalf("Held after the session died: %v", err)
+	}
 	select { // B has not asked yet: only the holder's own check can tell it
 	case <-asked:
 	case <-lockCtx(t, 10*time.Second).Done():

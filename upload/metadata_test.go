@@ -2,6 +2,7 @@ package upload
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -294,4 +295,28 @@ func FuzzSanitizeFilename(f *testing.F) {
 			t.Fatalf("not idempotent: %q → %q → %q", in, out, SanitizeFilename(out))
 		}
 	})
+}
+
+func ExampleParseMetadataAt() {
+	m, err := ParseMetadataAt(map[string]string{
+		"case_id":       "0B5E2C9A-7F3D-4E21-9A1C-5D6E7F809A1B",
+		"kind":          "imaging_report",
+		"filename":      "C:\\fakepath\\TC torace\u202egnp.exe",
+		"language":      "it",
+		"document_date": "2025-01-31",
+	}, time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC))
+	fmt.Println(err)
+	fmt.Printf("%s %s %q %s %s %s\n", m.CaseID, m.Kind, m.Filename, m.Filetype, m.Language, m.DocumentDate.Format(time.DateOnly))
+	// Output:
+	// <nil>
+	// 0b5e2c9a-7f3d-4e21-9a1c-5d6e7f809a1b imaging_report "TC toracegnp.exe" application/octet-stream it 2025-01-31
+}
+
+func ExampleLimits_Check() {
+	err := DefaultLimits().Check("histology_report", 300<<20, false, 0)
+	var rej *RejectError
+	if errors.As(err, &rej) {
+		fmt.Println(rej.Status, rej.Code+":", rej.Message)
+	}
+	// Output: 413 file_too_large: a document of this kind may be at most 200 MiB
 }

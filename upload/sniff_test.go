@@ -3,6 +3,7 @@ package upload
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -127,4 +128,14 @@ func FuzzSniff(f *testing.F) {
 			t.Fatal("PDF without its header")
 		}
 	})
+}
+
+func ExampleSniff() {
+	dicom := make([]byte, 132)
+	copy(dicom[128:], "DICM")
+	fmt.Println(Sniff([]byte("%PDF-1.4\n")), Sniff(dicom), Sniff([]byte("GIF89a")))
+	fmt.Println(AllowedTypes("imaging_study"), MediaType(TypeDICOM))
+	// Output:
+	// pdf dicom unknown
+	// [dicom zip] application/dicom
 }

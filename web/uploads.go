@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -106,17 +107,29 @@ func (s *Server) withExpiration(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// expirationWriter also keeps tusd's internal error texts from clients: a 5xx body is logged
+// and replaced by a generic message carrying the request id.
 type expirationWriter struct {
 	http.ResponseWriter
-	r      *http.Request
-	s      *Server
-	before bool
+	r        *http.Request
+	s        *Server
+	before   bool
+	internal bool
 }
 
 func (e *expirationWriter) WriteHeader(code int) {
 	if !e.before {
 		e.before = true
 		e.decorate(code)
+		if code >= 500 && code != http.StatusServiceUnavailable {
+			e.internal = true
+			meta, _ := e.r.Context().Value(requestMetaKey{}).(requestMeta)
+			e.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			e.Header().Del("Content-Length")
+			e.ResponseWriter.WriteHeader(code)
+			io.WriteString(e.ResponseWriter, "internal error; quote request id "+meta.ID+" to support\n")
+			return
+		}
 	}
 	e.ResponseWriter.WriteHeader(code)
 }
@@ -124,6 +137,10 @@ func (e *expirationWriter) WriteHeader(code int) {
 func (e *expirationWriter) Write(b []byte) (int, error) {
 	if !e.before {
 		e.WriteHeader(http.StatusOK)
+	}
+	if e.internal {
+		e.s.log.Error("upload failed", "request_id", e.r.Header.Get(requestIDHeader), "err", strings.TrimSpace(string(b)))
+		return len(b), nil
 	}
 	return e.ResponseWriter.Write(b)
 }

@@ -390,15 +390,17 @@ func TestTusJSClientResumesAcrossServerRestart(t *testing.T) {
 }
 
 // Edge sizes upload and decrypt with the age CLI to the same bytes; the content route returns
-// them too, whole and by Range.
+// them too, whole and by Range. Files too small to carry any format signature (0 and 1 byte)
+// are refused by the content checks with a clear reason, and nothing of them stays stored.
 func TestTusJSClientEdgeSizes(t *testing.T) {
 	w := newWorld(t)
 	srv := startProc(t, w.vars)
 	const part = 80 * 65536 // plaintext bytes in a 5 MiB part
-	for _, size := range []int64{0, 1, 65535, 65536, 65537, part - 1, part, part + 1} {
+	meta := map[string]string{"case_id": w.caseID, "kind": "clinical_history", "filename": "history.pdf", "filetype": "application/pdf"}
+	for _, size := range []int64{65535, 65536, 65537, part - 1, part, part + 1, 5} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			run := runTusClient(t, "http://"+srv.addr+"/api/v1/uploads/", w.token, size, 5<<20, int(size%1000)+3,
-				map[string]string{"case_id": w.caseID, "kind": "other", "filename": "file.bin", "filetype": "application/octet-stream"})
+			run := runTusClient(t, "http://"+srv.addr+"/api/v1/uploads/", w.token, size, 5<<20, int(size%1000)+3, meta,
+				"TUS_PREFIX="+hex.EncodeToString([]byte("%PDF-")))
 			sum, url := run.wait(t, nil)
 			docID := url[strings.LastIndex(url, "/")+1:]
 			if got := w.storedPlaintextSHA256(t, docID); got != sum {
@@ -408,14 +410,72 @@ func TestTusJSClientEdgeSizes(t *testing.T) {
 			if resp.StatusCode != 200 || hexSum(body) != sum {
 				t.Fatalf("content: %d, sha256 %s, want %s", resp.StatusCode, hexSum(body), sum)
 			}
-			if size > 10 {
-				part, resp := get(t, "http://"+srv.addr+"/api/v1/documents/"+docID+"/content", w.token,
-					map[string]string{"Range": fmt.Sprintf("bytes=%d-", size-7)})
-				if resp.StatusCode != 206 || !bytes.Equal(part, body[size-7:]) {
-					t.Fatalf("range: %d %x, want %x", resp.StatusCode, part, body[size-7:])
-				}
+			if resp.Header.Get("Content-Type") != "application/pdf" || resp.Header.Get("Cache-Control") != "no-store" ||
+				!strings.HasPrefix(resp.Header.Get("Content-Disposition"), `attachment; filename="history.pdf"`) {
+				t.Fatalf("headers: %v", resp.Header)
+			}
+			tail, resp := get(t, "http://"+srv.addr+"/api/v1/documents/"+docID+"/content", w.token,
+				map[string]string{"Range": fmt.Sprintf("bytes=%d-", size-3)})
+			if resp.StatusCode != 206 || !bytes.Equal(tail, body[size-3:]) {
+				t.Fatalf("range: %d %x, want %x", resp.StatusCode, tail, body[size-3:])
 			}
 		})
+	}
+	for _, size := range []int64{0, 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			run := runTusClient(t, "http://"+srv.addr+"/api/v1/uploads/", w.token, size, 5<<20, 1, meta)
+			e := run.failure(t)
+			if e.Status != 415 || !strings.Contains(e.Body, "file_type_not_allowed") {
+				t.Fatalf("want 415 file_type_not_allowed, got %d %q", e.Status, e.Body)
+			}
+			w.assertNothingStored(t)
+		})
+	}
+}
+
+// failure waits for the client to give up and returns its error event.
+func (r *tusRun) failure(t *testing.T) tusEvent {
+	t.Helper()
+	for e := range r.events {
+		switch e.Event {
+		case "error":
+			return e
+		case "done":
+			t.Fatal("upload succeeded; want it refused")
+		}
+	}
+	t.Fatalf("tus client exited without an error event; stderr: %s", r.stderr.String())
+	return tusEvent{}
+}
+
+// assertNothingStored checks that no unfinished upload, key or object outlives refused uploads:
+// every object in the bucket belongs to a registered document (or is an audit checkpoint).
+func (w *world) assertNothingStored(t *testing.T) {
+	t.Helper()
+	var orphans int
+	if err := w.db.Owner.Get(&orphans, `SELECT
+		(SELECT count(*) FROM uploads WHERE finished_at IS NULL) +
+		(SELECT count(*) FROM document_keys k WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = k.document_id))`); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 {
+		t.Fatalf("%d unfinished uploads or orphan keys remain", orphans)
+	}
+	var keys []string
+	if err := w.db.Owner.Select(&keys, `SELECT object_key FROM documents`); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k] = true
+	}
+	for obj := range w.bucket.Client.ListObjects(context.Background(), w.bucket.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		if !known[obj.Key] && !strings.HasPrefix(obj.Key, "audit/") {
+			t.Fatalf("object %s is stored but belongs to no document", obj.Key)
+		}
 	}
 }
 
