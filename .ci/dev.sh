@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make run: PostgreSQL and MinIO under .data/ on loopback (installed when missing), keys and a first
-# admin on first start, .data/dev.env for the CLI, then the service on http://127.0.0.1:8080.
+# admin on first start (admin@localhost, its password in .data/secrets/admin-password),
+# .data/dev.env for the CLI, then the service on http://127.0.0.1:8080.
 # A second run reuses everything under .data/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,10 +83,29 @@ chmod 600 "$data/dev.env"
 
 "$bin" --env-file "$data/dev.env" migrate
 
+# The first admin, on first start: its password is generated and kept in .data/secrets.
+admin_pw="$data/secrets/admin-password"
+if [ ! -s "$admin_pw" ]; then
+	so_log "creating the first admin, admin@localhost"
+	if ! out=$("$bin" --env-file "$data/dev.env" users add --email admin@localhost --role admin --name Administrator 2>&1); then
+		case $out in *"already exists"*) ;; *) so_die "users add: $out" ;; esac
+	fi
+	(umask 077 && so_random >"$admin_pw.new")
+	"$bin" --env-file "$data/dev.env" users set-password --email admin@localhost <"$admin_pw.new"
+	mv "$admin_pw.new" "$admin_pw"
+fi
+
 cat >&2 <<MSG
 
   secondopinion is starting on http://127.0.0.1:8080  (readiness: http://127.0.0.1:8080/readyz)
   The CLI reads the same configuration:  bin/secondopinion --env-file .data/dev.env COMMAND
+
+  Sign in as admin@localhost with the password in .data/secrets/admin-password (mode 0600):
+    POST http://127.0.0.1:8080/api/v1/session  {"email":"admin@localhost","password":"..."}
+  TOTP enrolment follows at the first login: POST /api/v1/session/totp shows the secret (and an
+  otpauth:// URI) for an authenticator app, POST /api/v1/session/totp/confirm {"code":"123456"}
+  completes it; later logins add "totp":"<code>". Scripts use a token instead:
+    bin/secondopinion --env-file .data/dev.env tokens issue --email admin@localhost
   Mails (sign-in links, invitations) are written to .data/mail/.
   Stop with Ctrl-C; PostgreSQL and MinIO keep running (data in .data/).
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
+	"github.com/secondopinion/secondopinion/cases"
 )
 
 // Authenticator turns a raw credential (an API token, a session cookie value) into a subject.
@@ -81,6 +82,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		}
 	}
 	var se statusError
+	var ve *cases.ValidationError
 	switch {
 	case errors.Is(err, access.ErrUnauthenticated):
 		writeError(c, http.StatusUnauthorized, "unauthenticated", "sign in first")
@@ -101,6 +103,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case errors.Is(err, ErrUnavailable):
 		loggerOf(c).Error("failing closed", "err", err)
 		writeError(c, http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; nothing was sent")
+	case errors.As(err, &ve):
+		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: "invalid", Message: "the request is not valid; see fields",
+			RequestID: requestIDOf(c), Fields: ve.Fields})
 	case errors.As(err, &se):
 		writeError(c, se.HTTPStatus(), se.ErrorCode(), se.Error())
 	case errors.Is(err, access.ErrInvalid):

@@ -2,6 +2,8 @@ package web
 
 import (
 	"github.com/gin-gonic/gin"
+
+	"github.com/secondopinion/secondopinion/cases"
 )
 
 // errorBody is the JSON shape of every error answer.
@@ -9,6 +11,8 @@ type errorBody struct {
 	Error     string `json:"error"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
+	// Fields lists each invalid field of a 400 "invalid" answer.
+	Fields []cases.FieldError `json:"fields,omitempty"`
 }
 
 // writeError answers with the error JSON and stops the handler chain. Messages are for

@@ -25,4 +25,26 @@ func (s *Server) routes() {
 	authed := api.Group("", s.requireSubject)
 	authed.GET("/documents/:id/content", s.documentContent)
 	authed.DELETE("/documents/:id", s.deleteDocument)
+
+	// Sessions, cases and invitations. Signing in and out must work with a stale cookie, so
+	// those routes are outside s.authenticate; staff need their second factor for the rest.
+	signin := e.Group("/api/v1")
+	signin.POST("/session", s.login)
+	signin.DELETE("/session", s.logout)
+	signin.POST("/signin-links", s.requestSignInLink)
+	signin.POST("/signin-links/redeem", s.redeemSignInLink)
+	signin.POST("/invitations/redeem", s.redeemInvitation)
+	me := api.Group("", s.requireSubject)
+	me.GET("/session", s.whoami)
+	me.POST("/session/totp", s.beginTOTP)
+	me.POST("/session/totp/confirm", s.confirmTOTP)
+	work := api.Group("", s.requireSubject, s.requireSecondFactor)
+	work.POST("/cases", s.createCase)
+	work.GET("/cases", s.listCases)
+	work.GET("/cases/:id", s.getCase)
+	work.GET("/cases/:id/documents", s.listDocuments)
+	work.POST("/cases/:id/assignments", s.assignReviewer)
+	work.POST("/cases/:id/invitations", s.invite)
+	work.GET("/cases/:id/invitations", s.listInvitations)
+	work.DELETE("/invitations/:id", s.revokeInvitation)
 }

@@ -40,6 +40,14 @@ type Config struct {
 	Vault     Vault
 	Tus       TusHandler // nil: no upload routes
 	Uploads   Uploads
+
+	// Sign-in, cases and invitations: the JSON API of accounts and per-case access.
+	SignIn      SignIn           // *access.Sessions
+	TOTP        TOTPEnroller     // *access.Accounts
+	SignInLinks SignInLinks      // *access.SignInLinks
+	Invitations Invitations      // *access.Invitations
+	Cases       CaseStore        // *cases.Cases
+	Now         func() time.Time // the clock (validating birth dates); time.Now when nil
 }
 
 // Server is the HTTP handler of the service.

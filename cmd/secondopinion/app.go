@@ -57,6 +57,10 @@ type Main struct {
 	done         chan error
 
 	wrap func(http.Handler) http.Handler // tests may wrap the handler
+
+	// tuneAccess lets tests change the access configuration (the clock, the password hash cost)
+	// before the service is built; the cases store shares the clock.
+	tuneAccess func(*access.Config)
 }
 
 // NewMain returns a Main for cfg.
@@ -124,6 +128,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Vault:     &vault.Documents{Keys: m.keys, Client: m.minio, Bucket: cfg.MinIOBucket},
 		Tus:       m.tus,
 		Uploads:   m.store,
+
+		SignIn:      m.access.Sessions,
+		TOTP:        m.access.Accounts,
+		SignInLinks: m.access.SignInLinks,
+		Invitations: m.access.Invitations,
+		Cases:       m.cases,
+		Now:         m.cases.Now,
 	})
 	if m.wrap != nil {
 		h = m.wrap(h)
@@ -207,10 +218,17 @@ func (m *Main) buildDomain() error {
 		return &ConfigError{Var: "SO_SMTP_URL", Reason: err.Error()}
 	}
 	m.cases = cases.New(m.db)
-	m.access, err = access.New(access.Config{
+	acfg := access.Config{
 		DB: m.db, Directory: m.cases, Mailer: mailer, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
 		Logger: m.Logger,
-	})
+	}
+	if m.tuneAccess != nil {
+		m.tuneAccess(&acfg)
+		if acfg.Now != nil {
+			m.cases.Now = acfg.Now
+		}
+	}
+	m.access, err = access.New(acfg)
 	if err != nil {
 		return fmt.Errorf("access: %w", err)
 	}

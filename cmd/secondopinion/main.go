@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,16 @@ commands:
   serve                       run the service
   migrate                     apply pending database migrations (as SO_DATABASE_OWNER_URL)
   keys generate [--out FILE]  write a new key-encryption key (age hybrid post-quantum identity)
+  users add --email E --role R [--name N]
+                              add an account (applicant, case_manager, reviewer, dpo, admin);
+                              prints its id on the last line
+  users set-password --email E
+                              set the account's password, read as one line from standard input
+  users disable --email E     disable the account; ends its sessions, tokens and sign-in links
+  tokens issue --email E [--ttl D]
+                              issue an API bearer token (D like 720h or 30d; default 90d);
+                              prints the token alone on the last line
+  tokens revoke ID            revoke the API token with this id
   healthcheck                 exit 0 when the local service answers /healthz (for containers)
   help                        this text
 
@@ -32,7 +43,7 @@ KEY=VALUE lines first, without overriding variables already set.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	err := runWith(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -42,8 +53,13 @@ func main() {
 	}
 }
 
-// run is main without the process: tests call it.
+// run is main without the process: tests call it. Standard input is empty.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	return runWith(ctx, args, strings.NewReader(""), stdout, stderr, lookup)
+}
+
+// runWith is run with a standard input (users set-password reads the password from it).
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
 	fs := flag.NewFlagSet("secondopinion", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -85,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return keysCommand(ctx, cfg, rest, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
+	case "users":
+		return usersCommand(ctx, cfg, logger, rest, stdin, stdout, stderr)
+	case "tokens":
+		return tokensCommand(ctx, cfg, logger, rest, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/secondopinion/secondopinion/access"
+)
+
+// Invitations invites referring physicians to one case: *access.Invitations. Invite, List and
+// Revoke ask the Policy (access.ActionInvite on the invitation's case) before they act.
+type Invitations interface {
+	Invite(ctx context.Context, inviter access.Subject, caseID, email string) (access.Invitation, error)
+	List(ctx context.Context, s access.Subject, caseID string) ([]access.Invitation, error)
+	Revoke(ctx context.Context, s access.Subject, invitationID string) error
+	Redeem(ctx context.Context, token string) (*access.Session, string, error)
+}
+
+// POST /api/v1/cases/{id}/invitations {email}: mails the link and answers it too.
+func (s *Server) invite(c *gin.Context) {
+	if !s.authorize(c, access.ActionInvite) {
+		return
+	}
+	var in struct {
+		Email string `json:"email"`
+	}
+	if err := readJSON(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	inv, err := s.cfg.Invitations.Invite(c.Request.Context(), subjectOf(c), c.Param("id"), in.Email)
+	if err != nil {
+		s.fail(c, fieldErr(err, "email", "is not a valid email address"))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, inv)
+}
+
+// GET /api/v1/cases/{id}/invitations
+func (s *Server) listInvitations(c *gin.Context) {
+	list, err := s.cfg.Invitations.List(c.Request.Context(), subjectOf(c), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"invitations": list})
+}
+
+// DELETE /api/v1/invitations/{id}: revokes it and ends the physician's sessions.
+func (s *Server) revokeInvitation(c *gin.Context) {
+	if err := s.cfg.Invitations.Revoke(c.Request.Context(), subjectOf(c), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
