@@ -674,6 +674,7 @@ func (b *bench) openOnce(ctx context.Context, docID string, size int64, buf []by
 // table prints the final table.
 func (b *bench) table() {
 	b.printf("\nsummary (ratios are times: encrypted path ÷ baseline; 1.00× is as fast); load average %s at the end\n", loadAverage())
+	slices.SortStableFunc(b.figs, func(x, y figure) int { return strings.Compare(x.name, y.name) }) // by number
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult")
 	for _, f := range b.figs {

@@ -118,7 +118,7 @@ func sizesFor(quick bool) sizes {
 	}
 	if quick {
 		s.upload, s.big, s.each, s.entries = s.upload/8, s.big/8, s.each/8, s.entries/8
-		s.opens, s.writerTime = 15*time.Second, "1s"
+		s.opens, s.writerTime = 2*time.Second, "1s"
 	}
 	return s
 }
