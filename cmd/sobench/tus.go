@@ -19,6 +19,8 @@ type tusClient struct {
 	http  *http.Client
 	token string // sent as a bearer token when set
 	chunk int64
+	// beforeLast, when set, is called before the last PATCH, the one that finishes the upload.
+	beforeLast func()
 }
 
 // upload sends src to a new upload at endpoint and returns the upload's URL.
@@ -36,6 +38,9 @@ func (c *tusClient) uploadTimed(ctx context.Context, endpoint string, src source
 	var patches []time.Duration
 	for off := int64(0); off < src.size; {
 		n := min(c.chunk, src.size-off)
+		if off+n == src.size && c.beforeLast != nil {
+			c.beforeLast()
+		}
 		start := time.Now()
 		next, err := c.patch(ctx, loc, off, src.reader(off, n), n)
 		if err != nil {
