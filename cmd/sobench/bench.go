@@ -271,7 +271,12 @@ func timed(f func() error) (time.Duration, error) {
 func (b *bench) uploads(ctx context.Context) (docID, plainKey string, err error) {
 	size := b.sz.upload
 	src := source{seed: 1, size: size, prefix: dicomPrefix}
-	b.printf("upload of %s (tus PATCH requests of %s; minio-go parts of %s)\n", fmtSize(size), fmtSize(b.sz.chunk), fmtSize(int64(b.sz.partSize)))
+	b.printf("upload of %s\n", fmtSize(size))
+	b.printf("    tus client (both tus servers): a creation POST, then PATCH requests of %s, in sequence\n", fmtSize(b.sz.chunk))
+	b.printf("    minio-go PutObject: the service's client settings (static V4 credentials, plain HTTP), DisableContentSha256\n")
+	b.printf("      (UNSIGNED-PAYLOAD, as the service's parts), PartSize %s, parts sent in sequence from the stream, no MD5\n", fmtSize(int64(b.sz.partSize)))
+	b.printf("    tusd s3store: its defaults (50 MiB parts buffered in temporary files, 10 part uploads at a time),\n")
+	b.printf("      DisableContentHashes (UNSIGNED-PAYLOAD), AWS SDK checksums only when required\n")
 
 	b.progress("encrypted tus upload of %s through the service", fmtSize(size))
 	var (
