@@ -63,6 +63,10 @@ type StoreConfig struct {
 	// is erased (key shredded, object deleted) and the error answers that PATCH: return
 	// a handler.Error to tell the uploader why.
 	OnFinish func(ctx context.Context, f FinishedUpload) error
+	// LockCheck, when set, is asked right before each part is sealed and stored whether
+	// this process still holds the upload's lock (*Locker.Held); an error stops the PATCH.
+	// It narrows the window in which a lost database session could let two writers seal.
+	LockCheck func(ctx context.Context, id string) error
 	// ExpireLocker, when set, is the tusd locker Expire takes an upload's lock with
 	// before terminating it, so that it never races a PATCH in flight.
 	ExpireLocker handler.Locker

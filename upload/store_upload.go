@@ -271,6 +271,13 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 	if num > storeMaxParts {
 		return handler.ErrMaxSizeExceeded
 	}
+	// Sealing a chunk counter twice with different data would reuse a nonce: only the holder of
+	// the upload's lock may seal, and it checks that it still holds it right before doing so.
+	if check := u.s.cfg.LockCheck; check != nil {
+		if err := check(ctx, u.row.ID); err != nil {
+			return fmt.Errorf("upload: lock lost before part %d: %w", num, err)
+		}
+	}
 	sealed, err := p.seal(stream, uint64(len(u.parts))*uint64(u.row.ChunksPerPart), final)
 	if err != nil {
 		return err

@@ -263,6 +263,7 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	m.store, err = upload.NewStore(upload.StoreConfig{
 		DB: m.db, MinIO: m.minio, Bucket: cfg.MinIOBucket, Keys: m.keys, Logger: m.Logger,
 		Expiry: cfg.UploadExpiry, MaxSize: upload.DefaultImagingStudyMaxSize, OnFinish: hooks.Finish, ExpireLocker: m.locker,
+		LockCheck: m.locker.Held,
 	})
 	if err != nil {
 		return err

@@ -23,7 +23,11 @@ const usage = `usage: secondopinion [--env-file FILE] COMMAND [ARGS]
 commands:
   serve                       run the service
   migrate                     apply pending database migrations (as SO_DATABASE_OWNER_URL)
-  keys generate [--out FILE]  write a new key-encryption key (age hybrid post-quantum identity)
+  keys generate --out FILE    write a new key-encryption key (age hybrid post-quantum identity)
+  keys list                   the configured KEKs: fingerprint, role, how many document keys each wraps
+  keys rotate                 re-wrap every document key to the newest KEK of SO_KEK_FILES (rows only; audited)
+  documents identity DOC_ID [--admin EMAIL]
+                              admin escrow: print the document's object key and age identity (audited)
   users add --email E --role R [--name N]
                               add an account (applicant, case_manager, reviewer, dpo, admin);
                               prints its id on the last line
@@ -98,7 +102,9 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case "migrate":
 		return migrate(ctx, cfg, logger)
 	case "keys":
-		return keysCommand(ctx, cfg, rest, stdout)
+		return keysCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "documents":
+		return documentsCommand(ctx, cfg, logger, rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "users":
