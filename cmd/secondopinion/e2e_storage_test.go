@@ -105,7 +105,9 @@ func tusRequest(t *testing.T, method, url, token string, headers map[string]stri
 		t.Fatal(err)
 	}
 	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
