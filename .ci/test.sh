@@ -10,7 +10,6 @@ export PATH="$(so_gobin):$PATH"
 so_age_cli >/dev/null
 so_minio_bin >/dev/null
 so_node_deps
-export SO_TEST_CHROMIUM=$(so_chromium)
 
 tmp=$(mktemp -d /tmp/so-test.XXXXXX)
 chmod 755 "$tmp"
