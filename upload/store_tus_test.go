@@ -2,6 +2,7 @@ package upload
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -766,4 +767,48 @@ func TestStoreOnFinishRefusal(t *testing.T) {
 	for o := range e.client.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{Recursive: true}) {
 		t.Fatalf("object left: %s %v", o.Key, o.Err)
 	}
+}
+
+// A deferred-length upload cannot outgrow the limit the pre-create hook recorded for it
+// (metadata max_size): neither by sending more bytes nor by declaring a larger length.
+func TestStoreDeferredLengthLimit(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	const limit = 100_000
+	create := func(t *testing.T) string {
+		resp := e.request(t, "POST", e.srv.URL+"/files/", nil, map[string]string{
+			"Upload-Defer-Length": "1",
+			"Upload-Metadata":     "filename cmVwb3J0LnBkZg==,max_size " + base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(limit))),
+		})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %s", resp.Status)
+		}
+		return resp.Header.Get("Location")
+	}
+	t.Run("more bytes than the limit", func(t *testing.T) {
+		url := create(t)
+		resp := e.patch(t, url, 0, pseudoRandom(3, limit+50_000), nil)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("PATCH beyond the limit: %s, want 413", resp.Status)
+		}
+		if off := e.offset(t, url); off > limit {
+			t.Fatalf("offset %d passed the limit %d", off, limit)
+		}
+	})
+	t.Run("declared length over the limit", func(t *testing.T) {
+		url := create(t)
+		resp := e.patch(t, url, 0, pseudoRandom(4, 10), map[string]string{"Upload-Length": strconv.Itoa(limit + 1)})
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("declaring %d: %s, want 413", limit+1, resp.Status)
+		}
+	})
+	t.Run("up to the limit", func(t *testing.T) {
+		url := create(t)
+		plain := pseudoRandom(5, limit)
+		if resp := e.patch(t, url, 0, plain, map[string]string{"Upload-Length": strconv.Itoa(limit)}); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("PATCH to the limit: %s", resp.Status)
+		}
+		if off := e.offset(t, url); off != limit {
+			t.Fatalf("offset %d, want %d", off, limit)
+		}
+	})
 }

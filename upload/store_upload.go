@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
@@ -162,8 +163,55 @@ func (u *storeUpload) WriteChunk(ctx context.Context, offset int64, src io.Reade
 	if u.complete() {
 		return 0, handler.ErrSizeExceeded
 	}
+	var capped *capReader
+	if !u.sizeKnown() {
+		// tusd bounds a known length itself; a deferred one is bounded by the upload's limit.
+		capped = &capReader{r: src, left: u.maxSize() - before}
+		src = capped
+	}
 	err := u.write(ctx, src)
+	if err == nil && capped != nil && capped.exceeded {
+		err = handler.ErrMaxSizeExceeded // what fitted is kept; the rest is refused
+	}
 	return u.offset() - before, err
+}
+
+// maxSize is the most this upload may hold: the store's maximum, or less when the pre-create
+// hook recorded a smaller limit for the kind and case (metadata key max_size).
+func (u *storeUpload) maxSize() int64 {
+	limit := u.s.cfg.MaxSize
+	var meta map[string]string
+	if json.Unmarshal(u.row.Metadata, &meta) == nil {
+		if n, err := strconv.ParseInt(meta[MetaMaxSize], 10, 64); err == nil && n >= 0 && n < limit {
+			limit = n
+		}
+	}
+	return limit
+}
+
+// capReader reads at most left bytes and then fails with handler.ErrMaxSizeExceeded if the
+// body goes on.
+type capReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			c.exceeded = true
+			return 0, handler.ErrMaxSizeExceeded
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // write seals the tail followed by src into parts, the final chunk included when the
@@ -395,7 +443,7 @@ func (u *storeUpload) DeclareLength(ctx context.Context, length int64) error {
 	switch {
 	case u.sizeKnown():
 		return handler.ErrInvalidUploadLength
-	case length > u.s.cfg.MaxSize:
+	case length > u.maxSize():
 		return handler.ErrMaxSizeExceeded
 	case length < u.offset():
 		return handler.ErrInvalidUploadLength
