@@ -53,17 +53,8 @@ func (s *Server) documentContent(c *gin.Context) {
 	ctx := c.Request.Context()
 	subj, id := subjectOf(c), c.Param("id")
 	const action = audit.ActionDocumentOpen
-	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, access.ActionDocumentRead, id); err != nil {
-		if reason := denialReason(err); reason != "" {
-			s.deny(c, action, "document", id, "", reason, err)
-			return
-		}
-		s.fail(c, err)
-		return
-	}
-	doc, err := s.cfg.Documents.Document(ctx, id)
-	if err != nil {
-		s.fail(c, err)
+	doc, ok := s.authorizedDocument(c, access.ActionDocumentRead, action)
+	if !ok {
 		return
 	}
 	if err := s.cfg.Consent.Check(ctx, doc.CaseID, string(subj.Role), doc.Kind); err != nil {
@@ -119,6 +110,27 @@ func (s *Server) documentContent(c *gin.Context) {
 	http.ServeContent(c.Writer, c.Request, "", modified, io.NewSectionReader(&abortOnError{r: content, c: c}, 0, size))
 }
 
+// authorizedDocument asks the policy whether the caller may do a on the document of the
+// route's id, auditing a refusal as auditAction, and returns the document's registry entry.
+// On false the answer has been sent.
+func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction string) (cases.Document, bool) {
+	ctx, subj, id := c.Request.Context(), subjectOf(c), c.Param("id")
+	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, a, id); err != nil {
+		if reason := denialReason(err); reason != "" {
+			s.deny(c, auditAction, "document", id, "", reason, err)
+		} else {
+			s.fail(c, err)
+		}
+		return cases.Document{}, false
+	}
+	doc, err := s.cfg.Documents.Document(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return cases.Document{}, false
+	}
+	return doc, true
+}
+
 // abortOnError ends the response abruptly when decryption fails mid-stream (a damaged object),
 // so a client never takes a cut-off body for a complete one.
 type abortOnError struct {
@@ -152,19 +164,10 @@ func (e *codedError) ErrorCode() string { return e.code }
 // removed. The erasure is audited before it is done.
 func (s *Server) deleteDocument(c *gin.Context) {
 	ctx := c.Request.Context()
-	subj, id := subjectOf(c), c.Param("id")
+	id := c.Param("id")
 	const action = audit.ActionDocumentErase
-	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, access.ActionDocumentDelete, id); err != nil {
-		if reason := denialReason(err); reason != "" {
-			s.deny(c, action, "document", id, "", reason, err)
-			return
-		}
-		s.fail(c, err)
-		return
-	}
-	doc, err := s.cfg.Documents.Document(ctx, id)
-	if err != nil {
-		s.fail(c, err)
+	doc, ok := s.authorizedDocument(c, access.ActionDocumentDelete, action)
+	if !ok {
 		return
 	}
 	stored, err := s.cfg.Documents.StoredObject(ctx, id)
