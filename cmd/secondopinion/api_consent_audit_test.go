@@ -14,10 +14,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -561,4 +564,54 @@ func TestDPOAuditAPI(t *testing.T) {
 		t.Fatalf("%d refused audit-log requests audited, want 9", len(refused))
 	}
 	w.do(w.dpo, "GET", content, nil).want(t, 403, "DPO reads a document")
+}
+
+// `audit keygen` writes a signing key the service runs with and prints the verifier key, with
+// which `audit verify --verifier` checks the log without the secret; another key's verifier
+// refuses the checkpoints. keygen never overwrites a key.
+func TestAuditKeygenAndVerifierKey(t *testing.T) {
+	dir := t.TempDir()
+	keygen := func(name string) (keyFile, vkeyFile string) {
+		t.Helper()
+		keyFile, vkeyFile = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".vkey")
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"audit", "keygen", "--out", keyFile, "--name", "so.test/" + name}, &out, &out, env(nil)); err != nil {
+			t.Fatalf("keygen: %v", err)
+		}
+		vkey := strings.TrimSpace(out.String())
+		if !strings.HasPrefix(vkey, "so.test/"+name+"+") || strings.Count(out.String(), "\n") != 1 {
+			t.Fatalf("keygen printed %q, want the verifier key alone", out.String())
+		}
+		if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("key file %v (%v), want mode 0600", fi, err)
+		}
+		if err := os.WriteFile(vkeyFile, []byte(vkey+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return keyFile, vkeyFile
+	}
+	key, vkey := keygen("log")
+	_, otherVkey := keygen("other")
+	if err := run(context.Background(), []string{"audit", "keygen", "--out", key}, io.Discard, io.Discard, env(nil)); err == nil {
+		t.Fatal("keygen overwrote an existing key file")
+	}
+
+	a := bootAPIWith(t, testenv.NewDB(t), testenv.NewBucket(t), func(v map[string]string) { v["SO_CHECKPOINT_KEY_FILE"] = key })
+	a.do(nobody, "GET", "/api/v1/cases", nil).want(t, 401, "an audited refusal")
+	if _, err := a.m.checkpointer.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(vkeyFile string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"audit", "verify", "--verifier", vkeyFile}, &out, &out, env(a.vars))
+		return out.String(), err
+	}
+	if out, err := verify(vkey); err != nil || !strings.HasPrefix(out, "ok: 1 entries, 2 checkpoints") {
+		t.Fatalf("verify with the verifier key: %v\n%s", err, out)
+	}
+	out, err := verify(otherVkey)
+	var ni *NotIntactError
+	if !errors.As(err, &ni) || ni.Problem.Kind != audit.KindCheckpoint {
+		t.Fatalf("verify with another key: %v\n%s", err, out)
+	}
 }
