@@ -91,3 +91,26 @@ func (s *Server) deny(c *gin.Context, action, objectType, objectID, caseID, reas
 	}
 	s.fail(c, outcome)
 }
+
+// recordSignIn audits a sign-in (password, sign-in link or invitation): its success, as the
+// new session's subject, or its refusal (bad credentials, throttled). Other errors are the
+// service failing, not an attempt refused, and are not recorded here. An error means the
+// sign-in could not be audited: the caller must not hand out the session (fail closed).
+func (s *Server) recordSignIn(c *gin.Context, sess *access.Session, err error) error {
+	e := entryFor(c, audit.ActionLogin, "session", "", "")
+	switch {
+	case err == nil && sess != nil:
+		subj := sess.Subject
+		e.ActorID, e.ActorRole, e.Purpose = subj.Actor(), string(subj.Role), purposeOf(subj)
+		e.ObjectID, e.CaseID = sess.ID, subj.ScopeCaseID
+	case errors.Is(err, access.ErrInvalidCredentials):
+		e.Outcome, e.Reason = audit.OutcomeMinorFailure, audit.ReasonCredentials
+		var te *access.ThrottledError
+		if errors.As(err, &te) {
+			e.Reason = audit.ReasonThrottled
+		}
+	default:
+		return nil
+	}
+	return s.record(c, e)
+}

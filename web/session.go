@@ -84,6 +84,14 @@ func (s *Server) redeemInvitation(c *gin.Context) {
 // startSession answers a sign-in: the new session's cookie and view, or the error. The session
 // the browser came with, if any, is ended: one browser, one session.
 func (s *Server) startSession(c *gin.Context, sess *access.Session, raw string, err error) {
+	if aerr := s.recordSignIn(c, sess, err); aerr != nil {
+		if err == nil {
+			if lerr := s.cfg.SignIn.Logout(c.Request.Context(), raw); lerr != nil {
+				loggerOf(c).Error("ending an unaudited session", "err", lerr)
+			}
+		}
+		err = aerr
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -38,6 +38,13 @@ commands:
                               issue an API bearer token (D like 720h or 30d; default 90d);
                               prints the token alone on the last line
   tokens revoke ID            revoke the API token with this id
+  audit verify [--verifier FILE]
+                              recompute the audit log and check its signed checkpoints; exit 0
+                              only when intact, else print the first bad entry and exit 1
+  audit export --format csv|fhir [--case ID] [--bundle]
+                              write the audit log (or one case's entries) to standard output
+  audit keygen --out FILE [--name N]
+                              write a new checkpoint signing key; prints its verifier key
   healthcheck                 exit 0 when the local service answers /healthz (for containers)
   help                        this text
 
@@ -111,6 +118,8 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usersCommand(ctx, cfg, logger, rest, stdin, stdout, stderr)
 	case "tokens":
 		return tokensCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, cfg, logger, rest, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
