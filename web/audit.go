@@ -114,3 +114,20 @@ func (s *Server) recordSignIn(c *gin.Context, sess *access.Session, err error) e
 	}
 	return s.record(c, e)
 }
+
+// audited records e and then does the action: an action that cannot be audited is not done.
+// If the action fails, its failure is recorded too (best effort) and its error returned.
+func (s *Server) audited(c *gin.Context, e audit.Entry, do func() error) error {
+	if err := s.record(c, e); err != nil {
+		return err
+	}
+	if err := do(); err != nil {
+		e.Outcome, e.Reason = audit.OutcomeMinorFailure, denialReason(err)
+		if e.Reason == "" {
+			e.Reason = "failed"
+		}
+		s.record(c, e)
+		return err
+	}
+	return nil
+}
