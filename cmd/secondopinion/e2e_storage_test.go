@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/secondopinion/secondopinion/cmd/testenv"
 )
@@ -277,3 +280,52 @@ func grepTree(t *testing.T, dir string, needle []byte) string {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// A stored object that was bit-flipped or truncated is never served as a complete 200: the
+// open fails, or the connection is cut before the announced length, whole or by Range.
+func TestDamagedObjectNeverServedWhole(t *testing.T) {
+	w := newWorld(t)
+	srv := startProc(t, w.vars)
+	ctx := context.Background()
+	for _, damage := range []string{"flip", "truncate"} {
+		t.Run(damage, func(t *testing.T) {
+			docID, _ := w.uploadPDF(t, srv.addr, 3<<20, 21)
+			var key string
+			w.db.Owner.Get(&key, `SELECT object_key FROM documents WHERE id = $1`, docID)
+			obj, err := w.bucket.Client.GetObject(ctx, w.bucket.Bucket, key, minio.GetObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := io.ReadAll(obj) // ciphertext only
+			obj.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch damage {
+			case "flip":
+				raw[len(raw)/2] ^= 0x01
+			case "truncate":
+				raw = raw[:len(raw)-70000]
+			}
+			if _, err := w.bucket.Client.PutObject(ctx, w.bucket.Bucket, key, bytes.NewReader(raw), int64(len(raw)), minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, rng := range []string{"", "bytes=0-", fmt.Sprintf("bytes=%d-", 1<<20)} {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+srv.addr+"/api/v1/documents/"+docID+"/content", nil)
+				req.Header.Set("Authorization", "Bearer "+w.token)
+				if rng != "" {
+					req.Header.Set("Range", rng)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					continue // refused at the connection: not served
+				}
+				body, readErr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if readErr == nil && (resp.StatusCode == 200 || resp.StatusCode == 206) && int64(len(body)) == resp.ContentLength {
+					t.Fatalf("damaged object (%s, range %q) served complete: %d, %d bytes", damage, rng, resp.StatusCode, len(body))
+				}
+			}
+		})
+	}
+}
