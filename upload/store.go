@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/minio/minio-go/v7"
 	"github.com/tus/tusd/v2/pkg/handler"
 
@@ -147,6 +148,9 @@ type storeRow struct {
 	CreatedAt     time.Time      `db:"created_at"`
 	ExpiresAt     time.Time      `db:"expires_at"`
 	FinishedAt    sql.NullTime   `db:"finished_at"`
+	HashState     []byte         `db:"hash_state"`
+	HashParts     sql.NullInt64  `db:"hash_parts"`
+	PartETags     pq.StringArray `db:"part_etags"`
 }
 
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
