@@ -1,0 +1,717 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// bench is one run: its servers, its figures.
+type bench struct {
+	sz       sizes
+	quick    bool
+	backends backends // PostgreSQL and MinIO processes, when known
+	only     string   // comma-separated items to run; all when empty
+	bin      string
+	work     string
+	repo     string
+	out      io.Writer // results
+	log      io.Writer // progress
+	http     *http.Client
+
+	m      minioServer
+	mc     *minio.Client
+	bucket string
+	db     *benchDB
+	svc    *service
+	token  string
+	caseID string
+	figs   []figure
+}
+
+// figure is one row of the final table; target is empty where DESIGN sets none.
+type figure struct {
+	name, value, target string
+	met                 bool
+}
+
+func (b *bench) progress(format string, args ...any) { fmt.Fprintf(b.log, "==> "+format+"\n", args...) }
+func (b *bench) printf(format string, args ...any)   { fmt.Fprintf(b.out, format, args...) }
+
+func (b *bench) run(ctx context.Context) error {
+	if err := b.setup(ctx); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if b.selected("upload") {
+		docID, plainKey, err := b.uploads(ctx)
+		if err != nil {
+			return fmt.Errorf("uploads: %w", err)
+		}
+		if err := b.downloads(ctx, docID, plainKey); err != nil {
+			return fmt.Errorf("downloads: %w", err)
+		}
+	}
+	if b.selected("big") {
+		if err := b.bigUpload(ctx); err != nil {
+			return fmt.Errorf("big upload: %w", err)
+		}
+	}
+	if b.selected("concurrent") {
+		if err := b.concurrentUploads(ctx); err != nil {
+			return fmt.Errorf("concurrent uploads: %w", err)
+		}
+	}
+	if b.selected("opens") {
+		if err := b.opens(ctx); err != nil {
+			return fmt.Errorf("document opens: %w", err)
+		}
+	}
+	b.svc.stop()
+	if b.selected("audit") {
+		if err := b.auditBenchmarks(ctx); err != nil {
+			return fmt.Errorf("audit benchmarks: %w", err)
+		}
+	}
+	return nil
+}
+
+func (b *bench) selected(item string) bool {
+	return b.only == "" || slices.Contains(strings.Split(b.only, ","), item)
+}
+
+func (b *bench) setup(ctx context.Context) error {
+	var err error
+	if b.m, err = minioFromEnv(); err != nil {
+		return err
+	}
+	adminURL := os.Getenv("SO_TEST_DATABASE_URL")
+	if adminURL == "" {
+		return errors.New("SO_TEST_DATABASE_URL must name a PostgreSQL superuser URL (make bench starts one)")
+	}
+	// The client settings of the service (cmd/secondopinion openMinIO): static V4 credentials,
+	// plain HTTP, minio-go's default transport.
+	b.mc, err = minio.New(b.m.endpoint, &minio.Options{Creds: credentials.NewStaticV4(b.m.accessKey, b.m.secretKey, "")})
+	if err != nil {
+		return err
+	}
+	b.bucket = "so-bench-" + randomHex(4)
+	if err := b.mc.MakeBucket(ctx, b.bucket, minio.MakeBucketOptions{}); err != nil {
+		b.bucket = ""
+		return fmt.Errorf("make bucket: %w", err)
+	}
+	b.progress("preparing a database, keys, an applicant, a token and a case")
+	if b.db, err = createDB(ctx, adminURL); err != nil {
+		return err
+	}
+	if b.svc, err = newService(ctx, b.bin, b.work, b.db, b.m, b.bucket); err != nil {
+		return err
+	}
+	if _, err := b.svc.cli(ctx, "migrate"); err != nil {
+		return err
+	}
+	const email = "bench-applicant@example.org"
+	if _, err := b.svc.cli(ctx, "users", "add", "--email", email, "--role", "applicant", "--name", "Bench Applicant"); err != nil {
+		return err
+	}
+	out, err := b.svc.cli(ctx, "tokens", "issue", "--email", email, "--ttl", "24h")
+	if err != nil {
+		return err
+	}
+	b.token = lastLine(out)
+	b.progress("starting secondopinion serve (logs: %s)", b.svc.logs)
+	if err := b.svc.start(ctx); err != nil {
+		return err
+	}
+	var created struct{ ID string }
+	err = b.api(ctx, http.MethodPost, "/api/v1/cases", `{"patient":{"given_name":"Ada","family_name":"Bench","birth_date":"1970-01-01"},
+		"applicant_relationship":"self","consultation_types":["oncological"],"clinical_question":"benchmark","language":"en"}`, http.StatusCreated, &created)
+	if err != nil {
+		return fmt.Errorf("create case: %w", err)
+	}
+	b.caseID = created.ID
+	b.header(ctx)
+	return nil
+}
+
+// header prints what the figures depend on.
+func (b *bench) header(ctx context.Context) {
+	mode := "full sizes"
+	if b.quick {
+		mode = "QUICK: sizes ÷ 8, short loops (SO_BENCH_QUICK)"
+	}
+	b.printf("secondopinion benchmark (DESIGN §11), %s\n", mode)
+	b.printf("machine: %d CPUs (%s), %s; load average %s at the start\n", runtime.NumCPU(), cpuModel(), runtime.Version(), loadAverage())
+	if db, err := sql.Open("postgres", b.db.ownerURL); err == nil {
+		var version, fsync, syncCommit string
+		db.QueryRowContext(ctx, `SELECT split_part(version(), ' on ', 1), current_setting('fsync'), current_setting('synchronous_commit')`).
+			Scan(&version, &fsync, &syncCommit)
+		db.Close()
+		b.printf("database: %s (fsync %s, synchronous_commit %s)\n", version, fsync, syncCommit)
+	}
+	b.printf("object storage: MinIO at %s over plain HTTP; clients sign with UNSIGNED-PAYLOAD (no SHA-256 of bodies)\n\n", b.m.endpoint)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func (b *bench) cleanup() {
+	if b.svc != nil {
+		b.svc.stop()
+	}
+	if b.bucket != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		b.mc.RemoveBucketWithOptions(ctx, b.bucket, minio.RemoveBucketOptions{ForceDelete: true})
+		cancel()
+	}
+	if b.db != nil {
+		b.db.drop()
+	}
+}
+
+// api sends a JSON request to the service as the applicant and decodes the answer into out.
+func (b *bench) api(ctx context.Context, method, p, body string, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+b.svc.addr+p, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s", method, p, describe(resp))
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (b *bench) serviceTus() *tusClient {
+	return &tusClient{http: b.http, token: b.token, chunk: b.sz.chunk}
+}
+
+func (b *bench) uploadsURL() string { return "http://" + b.svc.addr + "/api/v1/uploads/" }
+
+func imagingMeta(caseID, name string) map[string]string {
+	return map[string]string{"case_id": caseID, "kind": "imaging_study", "filename": name, "filetype": "application/dicom"}
+}
+
+// checkStored compares the SHA-256 and size the service registered for documents with
+// those of the sources they were uploaded from.
+func (b *bench) checkStored(ctx context.Context, docs map[string]source) error {
+	var list struct {
+		Documents []struct {
+			ID     string
+			Size   *int64
+			SHA256 string
+			Status string
+		}
+	}
+	if err := b.api(ctx, http.MethodGet, "/api/v1/cases/"+b.caseID+"/documents", "", http.StatusOK, &list); err != nil {
+		return err
+	}
+	found := 0
+	for _, d := range list.Documents {
+		src, ok := docs[d.ID]
+		if !ok {
+			continue
+		}
+		found++
+		if d.Status != "available" || d.Size == nil || *d.Size != src.size {
+			return fmt.Errorf("document %s: status %s, size %v, want available and %d bytes", d.ID, d.Status, d.Size, src.size)
+		}
+		if want := src.sha256(); d.SHA256 != want {
+			return fmt.Errorf("document %s: registered SHA-256 %s, the uploaded bytes have %s", d.ID, d.SHA256, want)
+		}
+	}
+	if found != len(docs) {
+		return fmt.Errorf("%d of %d documents are listed", found, len(docs))
+	}
+	return nil
+}
+
+// timed runs f and returns how long it took.
+func timed(f func() error) (time.Duration, error) {
+	start := time.Now()
+	err := f()
+	return time.Since(start), err
+}
+
+// uploads is item 1: the same bytes through the service (encrypted tus), minio-go's
+// PutObject and tusd's s3store. It keeps the document and the plaintext object for item 2.
+func (b *bench) uploads(ctx context.Context) (docID, plainKey string, err error) {
+	size := b.sz.upload
+	src := source{seed: 1, size: size, prefix: dicomPrefix}
+	b.printf("upload of %s (tus PATCH requests of %s; minio-go parts of %s)\n", fmtSize(size), fmtSize(b.sz.chunk), fmtSize(int64(b.sz.partSize)))
+
+	b.progress("encrypted tus upload of %s through the service", fmtSize(size))
+	var (
+		loc     string
+		patches []time.Duration
+	)
+	enc, encCPU, err := b.measure("service", b.svc.pid(), func() (err error) {
+		loc, patches, err = b.serviceTus().uploadTimed(ctx, b.uploadsURL(), src, imagingMeta(b.caseID, "study-1.dcm"))
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	docID = path.Base(loc)
+
+	b.progress("minio-go PutObject of the same bytes")
+	plainKey = "bench/plaintext-" + randomHex(4)
+	put, putCPU, err := b.measure("", 0, func() error {
+		info, err := b.mc.PutObject(ctx, b.bucket, plainKey, src.reader(0, size), size, minio.PutObjectOptions{
+			PartSize: b.sz.partSize, DisableContentSha256: true, ContentType: "application/octet-stream",
+		})
+		if err == nil && info.Size != size {
+			err = fmt.Errorf("PutObject stored %d bytes of %d", info.Size, size)
+		}
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+
+	b.progress("tus upload of the same bytes to tusd's s3store")
+	s3, s3CPU, err := b.s3storeUpload(ctx, src)
+	if err != nil {
+		return "", "", err
+	}
+
+	b.progress("checking the stored document's SHA-256")
+	if err := b.checkStored(ctx, map[string]source{docID: src}); err != nil {
+		return "", "", err
+	}
+	b.printf("    encrypted tus upload through the service  %8.2f s  %s\n      %s\n", enc.Seconds(), fmtRate(size, enc), encCPU)
+	b.printf("    minio-go PutObject, plaintext               %8.2f s  %s\n      %s\n", put.Seconds(), fmtRate(size, put), putCPU)
+	b.printf("    tusd s3store tus upload, plaintext          %8.2f s  %s\n      %s\n", s3.Seconds(), fmtRate(size, s3), s3CPU)
+	if finish, ok := finishTime(patches); ok {
+		b.printf("    the encrypted upload includes finishing in its last PATCH (verification: a full decrypting read and SHA-256;\n")
+		b.printf("    content checks): about %.2f s (the last PATCH's time less a typical PATCH's); without it, %.2f× PutObject's time\n",
+			finish.Seconds(), ratio(enc-finish, put))
+	}
+	b.printf("\n")
+	b.figs = append(b.figs,
+		figure{name: "1. encrypted tus upload ÷ minio-go PutObject (" + fmtSize(size) + ", time)",
+			value: fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(enc, put), enc.Seconds(), put.Seconds())},
+		figure{name: "2. encrypted tus upload ÷ tusd s3store upload (" + fmtSize(size) + ", time)",
+			value: fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(enc, s3), enc.Seconds(), s3.Seconds())},
+	)
+	return docID, plainKey, nil
+}
+
+// finishTime estimates the time the service spends finishing an upload in its last PATCH:
+// that PATCH's time less the median of the others (which carried as many bytes).
+func finishTime(patches []time.Duration) (time.Duration, bool) {
+	if len(patches) < 3 {
+		return 0, false
+	}
+	others := slices.Sorted(slices.Values(patches[:len(patches)-1]))
+	return max(0, patches[len(patches)-1]-others[len(others)/2]), true
+}
+
+// s3storeUpload uploads src to tusd's s3store in its own process, checks the stored object's
+// size and removes it.
+func (b *bench) s3storeUpload(ctx context.Context, src source) (time.Duration, cpuUsage, error) {
+	p, err := startS3Store(ctx, b.bucket, b.work, b.log)
+	if err != nil {
+		return 0, cpuUsage{}, err
+	}
+	defer p.stop()
+	client := &tusClient{http: b.http, chunk: b.sz.chunk}
+	var loc string
+	d, usage, err := b.measure("tusd", p.cmd.Process.Pid, func() (err error) {
+		loc, err = client.upload(ctx, "http://"+p.addr+"/files/", src, imagingMeta(b.caseID, "study-1.dcm"))
+		return err
+	})
+	if err != nil {
+		return 0, usage, fmt.Errorf("s3store: %w", err)
+	}
+	objectID, _, _ := strings.Cut(path.Base(loc), "+")
+	key := "tusd-s3store/" + objectID
+	st, err := b.mc.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
+	if err != nil || st.Size != src.size {
+		return 0, usage, fmt.Errorf("s3store object %s: %d bytes of %d (%v)", key, st.Size, src.size, err)
+	}
+	b.mc.RemoveObject(ctx, b.bucket, key, minio.RemoveObjectOptions{})
+	b.mc.RemoveObject(ctx, b.bucket, key+".info", minio.RemoveObjectOptions{})
+	return d, usage, nil
+}
+
+// content requests a document's content, with a Range when rng is set.
+func (b *bench) content(ctx context.Context, docID, rng string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.svc.addr+"/api/v1/documents/"+docID+"/content", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	if rng != "" {
+		req.Header.Set("Range", rng)
+	}
+	return b.http.Do(req)
+}
+
+// consume reads r to its end through a 256 KiB buffer and counts the bytes.
+func consume(r io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// downloads is item 2: the whole document through the service vs a plain GetObject.
+func (b *bench) downloads(ctx context.Context, docID, plainKey string) error {
+	size := b.sz.upload
+	buf := make([]byte, 256<<10)
+	b.progress("full download of the document, decrypted by the service")
+	dl, dlCPU, err := b.measure("service", b.svc.pid(), func() error {
+		resp, err := b.content(ctx, docID, "")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("content: %s", describe(resp))
+		}
+		n, err := consume(resp.Body, buf)
+		if err == nil && n != size {
+			err = fmt.Errorf("content: %d bytes of %d", n, size)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.progress("minio-go GetObject of the plaintext object")
+	get, getCPU, err := b.measure("", 0, func() error {
+		obj, err := b.mc.GetObject(ctx, b.bucket, plainKey, minio.GetObjectOptions{})
+		if err != nil {
+			return err
+		}
+		defer obj.Close()
+		n, err := consume(obj, buf)
+		if err == nil && n != size {
+			err = fmt.Errorf("GetObject: %d bytes of %d", n, size)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.mc.RemoveObject(ctx, b.bucket, plainKey, minio.RemoveObjectOptions{})
+	b.printf("full download of %s\n", fmtSize(size))
+	b.printf("    GET /api/v1/documents/{id}/content (decrypting)  %8.2f s  %s\n      %s\n", dl.Seconds(), fmtRate(size, dl), dlCPU)
+	b.printf("    minio-go GetObject, plaintext                    %8.2f s  %s\n      %s\n\n", get.Seconds(), fmtRate(size, get), getCPU)
+	b.figs = append(b.figs, figure{name: "3. decrypting download ÷ plain GetObject (" + fmtSize(size) + ", time)",
+		value: fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(dl, get), dl.Seconds(), get.Seconds())})
+	return nil
+}
+
+// bigUpload is items 3 and 5a: the service's memory during one big upload, then Range
+// reads at the end of that document.
+func (b *bench) bigUpload(ctx context.Context) error {
+	size := b.sz.big
+	src := source{seed: 2, size: size, prefix: dicomPrefix}
+	b.progress("restarting the service; one encrypted upload of %s, watching its memory", fmtSize(size))
+	if err := b.svc.restart(ctx); err != nil {
+		return err
+	}
+	w, err := watchRSS(b.svc.pid())
+	if err != nil {
+		return err
+	}
+	var loc string
+	d, usage, err := b.measure("service", b.svc.pid(), func() (err error) {
+		loc, err = b.serviceTus().upload(ctx, b.uploadsURL(), src, imagingMeta(b.caseID, "study-2.dcm"))
+		return err
+	})
+	idle, peak, how, werr := w.done()
+	if err = errors.Join(err, werr); err != nil {
+		return err
+	}
+	docID := path.Base(loc)
+	b.progress("checking the stored document's SHA-256")
+	if err := b.checkStored(ctx, map[string]source{docID: src}); err != nil {
+		return err
+	}
+	growth := peak - idle
+	b.printf("one encrypted upload of %s: %.2f s, %s\n    %s\n", fmtSize(size), d.Seconds(), fmtRate(size, d), usage)
+	b.printf("    service RSS idle %s, peak %s (%s): growth %s\n", fmtSize(idle), fmtSize(peak), how, fmtSize(growth))
+	b.figs = append(b.figs, figure{name: "5a. peak RSS growth, one " + fmtSize(size) + " upload",
+		value:  fmt.Sprintf("%s (idle %s, peak %s)", fmtSize(growth), fmtSize(idle), fmtSize(peak)),
+		target: "< 64 MiB", met: growth < 64<<20})
+
+	b.progress("%d Range reads of %s at the end of the document", b.sz.rangeReads, fmtSize(b.sz.rangeLen))
+	off := size - b.sz.rangeLen
+	want := make([]byte, b.sz.rangeLen)
+	if _, err := io.ReadFull(src.reader(off, b.sz.rangeLen), want); err != nil {
+		return err
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", off, size-1)
+	var times []time.Duration
+	for range b.sz.rangeReads {
+		var got []byte
+		t, err := timed(func() error {
+			resp, err := b.content(ctx, docID, rng)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusPartialContent {
+				return fmt.Errorf("range: %s", describe(resp))
+			}
+			got, err = io.ReadAll(resp.Body)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("range read returned %d bytes that differ from the uploaded ones", len(got))
+		}
+		times = append(times, t)
+	}
+	slices.Sort(times)
+	med := times[len(times)/2]
+	b.printf("    %s Range read at the end: median %s, min %s, max %s (%d reads, each a full open: policy, key, header, final chunk, audit commit)\n\n",
+		fmtSize(b.sz.rangeLen), fmtMs(med), fmtMs(times[0]), fmtMs(times[len(times)-1]), len(times))
+	b.figs = append(b.figs, figure{name: "4. 1 MiB Range read at the end of a " + fmtSize(size) + " document (median)",
+		value: fmtMs(med), target: "< 100 ms", met: med < 100*time.Millisecond})
+	return nil
+}
+
+// concurrentUploads is item 5b: the service's memory during concurrent uploads.
+func (b *bench) concurrentUploads(ctx context.Context) error {
+	n, size := b.sz.concurrent, b.sz.each
+	b.progress("restarting the service; %d concurrent encrypted uploads of %s, watching its memory", n, fmtSize(size))
+	if err := b.svc.restart(ctx); err != nil {
+		return err
+	}
+	w, err := watchRSS(b.svc.pid())
+	if err != nil {
+		return err
+	}
+	docs := make(map[string]source, n)
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	d, usage, _ := b.measure("service", b.svc.pid(), func() error {
+		for i := range n {
+			src := source{seed: uint64(100 + i), size: size, prefix: dicomPrefix}
+			wg.Go(func() {
+				loc, err := b.serviceTus().upload(ctx, b.uploadsURL(), src, imagingMeta(b.caseID, fmt.Sprintf("series-%d.dcm", i)))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				docs[path.Base(loc)] = src
+			})
+		}
+		wg.Wait()
+		return nil
+	})
+	idle, peak, how, werr := w.done()
+	if err := errors.Join(append(errs, werr)...); err != nil {
+		return err
+	}
+	b.progress("checking the stored documents' SHA-256")
+	if err := b.checkStored(ctx, docs); err != nil {
+		return err
+	}
+	growth := peak - idle
+	total := int64(n) * size
+	b.printf("%d concurrent encrypted uploads of %s: %.2f s, %s in total\n    %s\n", n, fmtSize(size), d.Seconds(), fmtRate(total, d), usage)
+	b.printf("    service RSS idle %s, peak %s (%s): growth %s, %s per upload\n\n", fmtSize(idle), fmtSize(peak), how,
+		fmtSize(growth), fmtSize(growth/int64(n)))
+	b.figs = append(b.figs, figure{name: fmt.Sprintf("5b. peak RSS growth, %d concurrent %s uploads", n, fmtSize(size)),
+		value: fmt.Sprintf("%s (%s per upload; idle %s, peak %s)", fmtSize(growth), fmtSize(growth/int64(n)), fmtSize(idle), fmtSize(peak))})
+	return nil
+}
+
+// opens is item 6: concurrent reads of a small PDF, each committing an audit entry.
+func (b *bench) opens(ctx context.Context) error {
+	src := source{seed: 3, size: b.sz.pdf, prefix: pdfPrefix}
+	loc, err := b.serviceTus().upload(ctx, b.uploadsURL(), src, map[string]string{
+		"case_id": b.caseID, "kind": "clinical_history", "filename": "history.pdf", "filetype": "application/pdf"})
+	if err != nil {
+		return err
+	}
+	docID := path.Base(loc)
+	if err := b.checkStored(ctx, map[string]source{docID: src}); err != nil {
+		return err
+	}
+	db, err := sql.Open("postgres", b.db.ownerURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	audited := func() (n int64, err error) {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM audit_entries
+			WHERE action = 'document.open' AND object_id = $1 AND outcome = 0`, docID).Scan(&n)
+		return n, err
+	}
+	before, err := audited()
+	if err != nil {
+		return err
+	}
+	b.progress("%d workers opening a %s PDF for %s", b.sz.workers, fmtSize(src.size), b.sz.opens)
+	var (
+		ok       atomic.Int64
+		failed   atomic.Int64
+		firstErr atomic.Value
+		mu       sync.Mutex
+		lat      []time.Duration
+		wg       sync.WaitGroup
+	)
+	meter := b.startCPU("service", b.svc.pid())
+	deadline := time.Now().Add(b.sz.opens)
+	start := time.Now()
+	for range b.sz.workers {
+		wg.Go(func() {
+			buf := make([]byte, 64<<10)
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				err := b.openOnce(ctx, docID, src.size, buf)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				ok.Add(1)
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	usage := meter.stop()
+	after, err := audited()
+	if err != nil {
+		return err
+	}
+	if e := firstErr.Load(); e != nil {
+		return fmt.Errorf("%d opens failed, the first: %v", failed.Load(), e)
+	}
+	if after-before != ok.Load() {
+		return fmt.Errorf("%d opens answered 200 but %d audit entries were committed", ok.Load(), after-before)
+	}
+	slices.Sort(lat)
+	rate := float64(ok.Load()) / elapsed.Seconds()
+	b.printf("audited document opens: %d workers, %.1f s, %d opens (%d audit entries committed): %.0f/s\n",
+		b.sz.workers, elapsed.Seconds(), ok.Load(), after-before, rate)
+	b.printf("    latency p50 %s, p99 %s\n    %s\n", fmtMs(lat[len(lat)/2]), fmtMs(lat[len(lat)*99/100]), usage)
+	perOpen := func(d time.Duration) string { return fmtMs(d / time.Duration(max(1, ok.Load()))) }
+	if usage.known {
+		b.printf("    CPU per open: service %s, PostgreSQL %s, MinIO %s, bench client %s\n\n",
+			perOpen(usage.server), perOpen(usage.pg), perOpen(usage.minio), perOpen(usage.self))
+	} else {
+		b.printf("    CPU per open: service %s, bench client %s\n\n", perOpen(usage.server), perOpen(usage.self))
+	}
+	b.figs = append(b.figs, figure{name: "6. audited document opens per second (" + fmt.Sprint(b.sz.workers) + " workers)",
+		value:  fmt.Sprintf("%.0f/s (p50 %s, p99 %s)", rate, fmtMs(lat[len(lat)/2]), fmtMs(lat[len(lat)*99/100])),
+		target: "≥ 2,000/s", met: rate >= 2000})
+	return nil
+}
+
+// openOnce reads the whole document once and checks it came back whole.
+func (b *bench) openOnce(ctx context.Context, docID string, size int64, buf []byte) error {
+	resp, err := b.content(ctx, docID, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("content: %s", describe(resp))
+	}
+	n, err := consume(resp.Body, buf)
+	if err == nil && n != size {
+		err = fmt.Errorf("content: %d bytes of %d", n, size)
+	}
+	return err
+}
+
+// table prints the final table.
+func (b *bench) table() {
+	b.printf("\nsummary (ratios are times: encrypted path ÷ baseline; 1.00× is as fast); load average %s at the end\n", loadAverage())
+	slices.SortStableFunc(b.figs, func(x, y figure) int { return strings.Compare(x.name, y.name) }) // by number
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\ttarget\tresult")
+	for _, f := range b.figs {
+		target, result := f.target, "met"
+		switch {
+		case target == "":
+			target, result = "—", "(reported)"
+		case !f.met:
+			result = "NOT MET"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.name, f.value, target, result)
+	}
+	tw.Flush()
+}
+
+func ratio(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }
+
+func fmtSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20 || n <= -1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+}
+
+func fmtRate(n int64, d time.Duration) string {
+	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
+}
+
+func fmtMs(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
