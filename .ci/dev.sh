@@ -63,6 +63,10 @@ fi
 if [ ! -f "$data/keys/totp.key" ]; then
 	(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$data/keys/totp.key")
 fi
+if [ ! -f "$data/keys/checkpoint.key" ]; then
+	so_log "generating the audit checkpoint signing key (verifier key in .data/keys/checkpoint.vkey)"
+	"$bin" audit keygen --out "$data/keys/checkpoint.key" --name "127.0.0.1/secondopinion-dev/audit" >"$data/keys/checkpoint.vkey"
+fi
 kek_files=$(ls "$data"/keys/kek-*.age | sort -V | paste -sd, -)
 
 cat >"$data/dev.env" <<ENV
@@ -77,6 +81,7 @@ SO_MINIO_SECRET_KEY_FILE=$data/secrets/minio-secret-key
 SO_MINIO_BUCKET=secondopinion
 SO_KEK_FILES=$kek_files
 SO_TOTP_KEY_FILE=$data/keys/totp.key
+SO_CHECKPOINT_KEY_FILE=$data/keys/checkpoint.key
 SO_SMTP_URL=file://$data/mail
 ENV
 chmod 600 "$data/dev.env"

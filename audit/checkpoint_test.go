@@ -179,13 +179,18 @@ func TestCheckpointerEveryNEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Wait (bounded) for Run to have made a checkpoint of at least 10 entries.
+	// Wait (bounded) for Run to have made a checkpoint of at least 10 entries and copied it
+	// to the sink (the copy follows the database row, so both are awaited before Run stops).
 	r := NewReader(db.Runtime)
+	copied := func(size int64) bool {
+		_, err := bucket.Client.StatObject(ctx, bucket.Bucket, fmt.Sprintf("audit/checkpoints/%020d", size), minio.StatObjectOptions{})
+		return err == nil
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	var latest Checkpoint
 	for time.Now().Before(deadline) {
 		var err error
-		if latest, err = r.LatestCheckpoint(ctx); err == nil && latest.Size >= 10 {
+		if latest, err = r.LatestCheckpoint(ctx); err == nil && latest.Size >= 10 && copied(latest.Size) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

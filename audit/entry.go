@@ -59,6 +59,8 @@ const (
 	ActionConsentReject      = "consent.reject"
 	ActionConsentWithdraw    = "consent.withdraw"
 	ActionCaseAssign         = "case.assign"
+	ActionInvitationCreate   = "invitation.create"
+	ActionInvitationRevoke   = "invitation.revoke"
 	ActionCaseErase          = "case.erase"
 	ActionRoleChange         = "account.role_change"
 	ActionAccountDisable     = "account.disable"

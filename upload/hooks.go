@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -20,6 +21,9 @@ const (
 	metaUploaderAccount    = "uploader_account"
 	metaUploaderInvitation = "uploader_invitation"
 	metaUploaderRole       = "uploader_role"
+	// MetaMaxSize bounds an upload whose length is deferred: the kind's limit or the room
+	// left in the case, whichever is smaller, when the upload was created.
+	MetaMaxSize = "max_size"
 )
 
 // Authorizer decides whether a subject may upload a kind of document to a case (*access.Policy).
@@ -102,6 +106,7 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 		meta["document_date"] = md.DocumentDate.Format(time.DateOnly)
 	}
 	meta[metaUploaderRole] = string(s.Role)
+	meta[MetaMaxSize] = strconv.FormatInt(h.Limits.Remaining(md.Kind, used), 10)
 	if s.Role == access.RolePhysician {
 		meta[metaUploaderInvitation] = s.InvitationID
 	} else {

@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/minio/minio-go/v7"
 	"github.com/tus/tusd/v2/pkg/handler"
 
@@ -63,6 +64,10 @@ type StoreConfig struct {
 	// is erased (key shredded, object deleted) and the error answers that PATCH: return
 	// a handler.Error to tell the uploader why.
 	OnFinish func(ctx context.Context, f FinishedUpload) error
+	// LockCheck, when set, is asked right before each part is sealed and stored whether
+	// this process still holds the upload's lock (*Locker.Held); an error stops the PATCH.
+	// It narrows the window in which a lost database session could let two writers seal.
+	LockCheck func(ctx context.Context, id string) error
 	// ExpireLocker, when set, is the tusd locker Expire takes an upload's lock with
 	// before terminating it, so that it never races a PATCH in flight.
 	ExpireLocker handler.Locker
@@ -143,6 +148,9 @@ type storeRow struct {
 	CreatedAt     time.Time      `db:"created_at"`
 	ExpiresAt     time.Time      `db:"expires_at"`
 	FinishedAt    sql.NullTime   `db:"finished_at"`
+	HashState     []byte         `db:"hash_state"`
+	HashParts     sql.NullInt64  `db:"hash_parts"`
+	PartETags     pq.StringArray `db:"part_etags"`
 }
 
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)

@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"hash"
 	"io"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -52,6 +53,15 @@ func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, er
 		end = off + l + chacha20poly1305.Overhead
 	}
 	return p.b[:end], nil
+}
+
+// hashPlaintext writes the part's plaintext, chunk by chunk, to h (before seal overwrites it).
+func (p *partBuffer) hashPlaintext(h hash.Hash) {
+	chunks := (p.n + vault.ChunkSize - 1) / vault.ChunkSize
+	for j := range chunks {
+		off := p.pre + j*vault.SealedChunkSize
+		h.Write(p.b[off : off+min(vault.ChunkSize, p.n-j*vault.ChunkSize)])
+	}
 }
 
 // storeLookahead is a reader that can tell whether more bytes follow.

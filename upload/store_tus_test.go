@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -765,5 +766,85 @@ func TestStoreOnFinishRefusal(t *testing.T) {
 	}
 	for o := range e.client.ListObjects(ctx, e.bucket, minio.ListObjectsOptions{Recursive: true}) {
 		t.Fatalf("object left: %s %v", o.Key, o.Err)
+	}
+}
+
+// A deferred-length upload cannot outgrow the limit the pre-create hook recorded for it
+// (metadata max_size): neither by sending more bytes nor by declaring a larger length.
+func TestStoreDeferredLengthLimit(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	const limit = 100_000
+	create := func(t *testing.T) string {
+		resp := e.request(t, "POST", e.srv.URL+"/files/", nil, map[string]string{
+			"Upload-Defer-Length": "1",
+			"Upload-Metadata":     "filename cmVwb3J0LnBkZg==,max_size " + base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(limit))),
+		})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %s", resp.Status)
+		}
+		return resp.Header.Get("Location")
+	}
+	t.Run("more bytes than the limit", func(t *testing.T) {
+		url := create(t)
+		resp := e.patch(t, url, 0, pseudoRandom(3, limit+50_000), nil)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("PATCH beyond the limit: %s, want 413", resp.Status)
+		}
+		if off := e.offset(t, url); off > limit {
+			t.Fatalf("offset %d passed the limit %d", off, limit)
+		}
+	})
+	t.Run("declared length over the limit", func(t *testing.T) {
+		url := create(t)
+		resp := e.patch(t, url, 0, pseudoRandom(4, 10), map[string]string{"Upload-Length": strconv.Itoa(limit + 1)})
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("declaring %d: %s, want 413", limit+1, resp.Status)
+		}
+	})
+	t.Run("up to the limit", func(t *testing.T) {
+		url := create(t)
+		plain := pseudoRandom(5, limit)
+		if resp := e.patch(t, url, 0, plain, map[string]string{"Upload-Length": strconv.Itoa(limit)}); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("PATCH to the limit: %s", resp.Status)
+		}
+		if off := e.offset(t, url); off != limit {
+			t.Fatalf("offset %d, want %d", off, limit)
+		}
+	})
+}
+
+// The plaintext SHA-256 is computed as parts are sealed; when the recorded digest does not
+// cover the stored parts (a crash between storing a part and recording it, or a MinIO whose
+// ETags are not MD5s), finishing reads the object back instead, and the digest is still right.
+func TestStoreDigestFallback(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	size := 2*partPlain + 999
+	for _, tc := range []struct{ name, tamper string }{
+		{"recorded", ""},
+		{"digest behind the parts", `UPDATE uploads SET hash_parts = hash_parts - 1 WHERE id = $1`},
+		{"digest lost", `UPDATE uploads SET hash_state = NULL, hash_parts = NULL, part_etags = '{}' WHERE id = $1`},
+		{"etag differs", `UPDATE uploads SET part_etags[1] = 'not-the-md5' WHERE id = $1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plain := pseudoRandom(uint64(len(tc.name)), size)
+			url := e.create(t, int64(size))
+			if resp := e.patch(t, url, 0, plain[:partPlain+10], nil); resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("PATCH: %s", resp.Status)
+			}
+			var parts int
+			e.db.Owner.Get(&parts, `SELECT coalesce(hash_parts, -99) FROM uploads WHERE id = $1`, idOf(url))
+			if parts != 1 {
+				t.Fatalf("after one stored part the digest covers %d parts", parts)
+			}
+			if tc.tamper != "" {
+				if _, err := e.db.Owner.Exec(tc.tamper, idOf(url)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if resp := e.patch(t, url, partPlain+10, plain[partPlain+10:], nil); resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("final PATCH: %s", resp.Status)
+			}
+			e.checkObject(t, url, plain)
+		})
 	}
 }

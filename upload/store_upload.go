@@ -3,13 +3,20 @@ package upload
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"database/sql"
+	"encoding"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
@@ -25,6 +32,7 @@ type storeUpload struct {
 	row    storeRow
 	loaded bool
 	parts  []minio.ObjectPart // stored parts, numbered 1…
+	digest hash.Hash          // SHA-256 of the plaintext in parts; nil when not known
 }
 
 // errStoreUnfinishable answers a length that would end the file on a chunk already
@@ -74,6 +82,7 @@ func (u *storeUpload) load(ctx context.Context) error {
 		}
 	}
 	u.parts, u.loaded = parts, true
+	u.digest = u.restoreDigest()
 	shortLast := len(parts) > 0 && parts[len(parts)-1].Size < u.full(len(parts))
 	if u.sizeKnown() && u.stored() > u.row.Size.Int64 || shortLast && !u.complete() {
 		return fmt.Errorf("upload %s: stored parts do not match the length", u.row.ID)
@@ -162,8 +171,55 @@ func (u *storeUpload) WriteChunk(ctx context.Context, offset int64, src io.Reade
 	if u.complete() {
 		return 0, handler.ErrSizeExceeded
 	}
+	var capped *capReader
+	if !u.sizeKnown() {
+		// tusd bounds a known length itself; a deferred one is bounded by the upload's limit.
+		capped = &capReader{r: src, left: u.maxSize() - before}
+		src = capped
+	}
 	err := u.write(ctx, src)
+	if err == nil && capped != nil && capped.exceeded {
+		err = handler.ErrMaxSizeExceeded // what fitted is kept; the rest is refused
+	}
 	return u.offset() - before, err
+}
+
+// maxSize is the most this upload may hold: the store's maximum, or less when the pre-create
+// hook recorded a smaller limit for the kind and case (metadata key max_size).
+func (u *storeUpload) maxSize() int64 {
+	limit := u.s.cfg.MaxSize
+	var meta map[string]string
+	if json.Unmarshal(u.row.Metadata, &meta) == nil {
+		if n, err := strconv.ParseInt(meta[MetaMaxSize], 10, 64); err == nil && n >= 0 && n < limit {
+			limit = n
+		}
+	}
+	return limit
+}
+
+// capReader reads at most left bytes and then fails with handler.ErrMaxSizeExceeded if the
+// body goes on.
+type capReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			c.exceeded = true
+			return 0, handler.ErrMaxSizeExceeded
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // write seals the tail followed by src into parts, the final chunk included when the
@@ -265,25 +321,96 @@ func (s *Store) release(p *partBuffer) {
 	s.bufs.Put(&b)
 }
 
+// restoreDigest returns the running SHA-256 of the plaintext in the stored parts, when the
+// recorded state covers exactly those parts, as recorded; nil otherwise.
+func (u *storeUpload) restoreDigest() hash.Hash {
+	h := sha256.New()
+	if len(u.parts) == 0 && !u.row.HashParts.Valid {
+		return h
+	}
+	if !u.row.HashParts.Valid || int(u.row.HashParts.Int64) != len(u.parts) || len(u.row.PartETags) != len(u.parts) {
+		return nil
+	}
+	for i, p := range u.parts {
+		if strings.Trim(p.ETag, `"`) != u.row.PartETags[i] {
+			return nil
+		}
+	}
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.row.HashState); err != nil {
+		return nil
+	}
+	return h
+}
+
 // flush seals the part in place and stores it as the next part of the multipart upload.
 func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) error {
 	num := len(u.parts) + 1
 	if num > storeMaxParts {
 		return handler.ErrMaxSizeExceeded
 	}
+	// Sealing a chunk counter twice with different data would reuse a nonce: only the holder of
+	// the upload's lock may seal, and it checks that it still holds it right before doing so.
+	// A zero-length upload is finished by tusd inside the POST that creates it, without a
+	// lock: nobody else can know its id yet, and its one empty chunk has no plaintext.
+	empty := u.row.Size.Valid && u.row.Size.Int64 == 0
+	if check := u.s.cfg.LockCheck; check != nil && !empty {
+		if err := check(ctx, u.row.ID); err != nil {
+			return fmt.Errorf("upload: lock lost before part %d: %w", num, err)
+		}
+	}
+	// The running digest takes this part's plaintext before sealing overwrites it; it replaces
+	// the recorded one only once the part is stored.
+	var next hash.Hash
+	if u.digest != nil {
+		next = sha256.New()
+		state, _ := u.digest.(encoding.BinaryMarshaler).MarshalBinary()
+		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+		p.hashPlaintext(next)
+	}
 	sealed, err := p.seal(stream, uint64(len(u.parts))*uint64(u.row.ChunksPerPart), final)
 	if err != nil {
 		return err
 	}
+	sum := md5.Sum(sealed)
 	part, err := u.s.core.PutObjectPart(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, num,
-		bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{DisableContentSha256: true})
+		bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{
+			DisableContentSha256: true, Md5Base64: base64.StdEncoding.EncodeToString(sum[:]), // MinIO refuses a part not received intact
+		})
 	if err != nil {
 		return fmt.Errorf("upload: store part %d: %w", num, err)
 	}
 	u.parts = append(u.parts, minio.ObjectPart{PartNumber: num, ETag: part.ETag, Size: int64(len(sealed))})
+	u.recordDigest(ctx, next, strings.Trim(part.ETag, `"`) == hex.EncodeToString(sum[:]), hex.EncodeToString(sum[:]))
 	p.n, p.pre = 0, 0
 	u.s.log.DebugContext(ctx, "part stored", "upload", u.row.ID, "part", num, "final", final)
 	return nil
+}
+
+// recordDigest keeps the running digest after a stored part. When the part's ETag is not its
+// MD5 (a MinIO that computes ETags otherwise) or the state cannot be recorded, the digest is
+// dropped for this upload and finishing reads the object back instead.
+func (u *storeUpload) recordDigest(ctx context.Context, next hash.Hash, etagIsMD5 bool, etag string) {
+	if next == nil {
+		return
+	}
+	u.digest = nil
+	if !etagIsMD5 {
+		u.s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET hash_state = NULL, hash_parts = -1 WHERE id = $1`, u.row.ID)
+		return
+	}
+	state, err := next.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return
+	}
+	_, err = u.s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET hash_state = $2, hash_parts = $3,
+		part_etags = part_etags || ARRAY[$4::text] WHERE id = $1`, u.row.ID, state, len(u.parts), etag)
+	if err != nil {
+		u.s.log.WarnContext(ctx, "record upload digest", "upload", u.row.ID, "error", err)
+		return
+	}
+	u.row.HashState, u.row.HashParts = state, sql.NullInt64{Int64: int64(len(u.parts)), Valid: true}
+	u.row.PartETags = append(u.row.PartETags, etag)
+	u.digest = next
 }
 
 // readTail decrypts the tail into the part buffer and checks it ends where recorded.
@@ -388,7 +515,7 @@ func (u *storeUpload) DeclareLength(ctx context.Context, length int64) error {
 	switch {
 	case u.sizeKnown():
 		return handler.ErrInvalidUploadLength
-	case length > u.s.cfg.MaxSize:
+	case length > u.maxSize():
 		return handler.ErrMaxSizeExceeded
 	case length < u.offset():
 		return handler.ErrInvalidUploadLength
@@ -493,6 +620,24 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 	if n != size {
 		return FinishedUpload{}, fmt.Errorf("object decrypts to %d bytes, want %d", n, size)
 	}
+	f := FinishedUpload{
+		ID:            u.row.ID,
+		Bucket:        u.s.cfg.Bucket,
+		ObjectKey:     u.row.ObjectKey,
+		Size:          size,
+		EncryptedSize: got,
+		Content:       ra,
+	}
+	if err := json.Unmarshal(u.row.Metadata, &f.MetaData); err != nil {
+		return FinishedUpload{}, fmt.Errorf("metadata: %w", err)
+	}
+	// Every part was received intact (Content-MD5) and is the one sealed (its ETag is as
+	// recorded), the header and final chunk authenticate, and the digest covers every part:
+	// no second read is needed.
+	if u.digest != nil && u.restoreDigest() != nil {
+		u.digest.Sum(f.SHA256[:0])
+		return f, nil
+	}
 	rc, _, _, err := u.s.core.GetObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.GetObjectOptions{})
 	if err != nil {
 		return FinishedUpload{}, fmt.Errorf("read object: %w", err)
@@ -506,18 +651,7 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 	if m, err := io.Copy(h, r); err != nil || m != size {
 		return FinishedUpload{}, fmt.Errorf("decrypt object: %d bytes, %v", m, err)
 	}
-	f := FinishedUpload{
-		ID:            u.row.ID,
-		Bucket:        u.s.cfg.Bucket,
-		ObjectKey:     u.row.ObjectKey,
-		Size:          size,
-		EncryptedSize: got,
-		Content:       ra,
-	}
 	h.Sum(f.SHA256[:0])
-	if err := json.Unmarshal(u.row.Metadata, &f.MetaData); err != nil {
-		return FinishedUpload{}, fmt.Errorf("metadata: %w", err)
-	}
 	return f, nil
 }
 

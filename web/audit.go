@@ -91,3 +91,43 @@ func (s *Server) deny(c *gin.Context, action, objectType, objectID, caseID, reas
 	}
 	s.fail(c, outcome)
 }
+
+// recordSignIn audits a sign-in (password, sign-in link or invitation): its success, as the
+// new session's subject, or its refusal (bad credentials, throttled). Other errors are the
+// service failing, not an attempt refused, and are not recorded here. An error means the
+// sign-in could not be audited: the caller must not hand out the session (fail closed).
+func (s *Server) recordSignIn(c *gin.Context, sess *access.Session, err error) error {
+	e := entryFor(c, audit.ActionLogin, "session", "", "")
+	switch {
+	case err == nil && sess != nil:
+		subj := sess.Subject
+		e.ActorID, e.ActorRole, e.Purpose = subj.Actor(), string(subj.Role), purposeOf(subj)
+		e.ObjectID, e.CaseID = sess.ID, subj.ScopeCaseID
+	case errors.Is(err, access.ErrInvalidCredentials):
+		e.Outcome, e.Reason = audit.OutcomeMinorFailure, audit.ReasonCredentials
+		var te *access.ThrottledError
+		if errors.As(err, &te) {
+			e.Reason = audit.ReasonThrottled
+		}
+	default:
+		return nil
+	}
+	return s.record(c, e)
+}
+
+// audited records e and then does the action: an action that cannot be audited is not done.
+// If the action fails, its failure is recorded too (best effort) and its error returned.
+func (s *Server) audited(c *gin.Context, e audit.Entry, do func() error) error {
+	if err := s.record(c, e); err != nil {
+		return err
+	}
+	if err := do(); err != nil {
+		e.Outcome, e.Reason = audit.OutcomeMinorFailure, denialReason(err)
+		if e.Reason == "" {
+			e.Reason = "failed"
+		}
+		s.record(c, e)
+		return err
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 )
 
@@ -131,7 +132,11 @@ func (s *Server) assignReviewer(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	id, err := s.cfg.Cases.Assign(c.Request.Context(), subjectOf(c), c.Param("id"), in.ReviewerEmail)
+	var id string
+	err := s.audited(c, entryFor(c, audit.ActionCaseAssign, "case", c.Param("id"), c.Param("id")), func() (err error) {
+		id, err = s.cfg.Cases.Assign(c.Request.Context(), subjectOf(c), c.Param("id"), in.ReviewerEmail)
+		return err
+	})
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -53,17 +53,8 @@ func (s *Server) documentContent(c *gin.Context) {
 	ctx := c.Request.Context()
 	subj, id := subjectOf(c), c.Param("id")
 	const action = audit.ActionDocumentOpen
-	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, access.ActionDocumentRead, id); err != nil {
-		if reason := denialReason(err); reason != "" {
-			s.deny(c, action, "document", id, "", reason, err)
-			return
-		}
-		s.fail(c, err)
-		return
-	}
-	doc, err := s.cfg.Documents.Document(ctx, id)
-	if err != nil {
-		s.fail(c, err)
+	doc, ok := s.authorizedDocument(c, access.ActionDocumentRead, action)
+	if !ok {
 		return
 	}
 	if err := s.cfg.Consent.Check(ctx, doc.CaseID, string(subj.Role), doc.Kind); err != nil {
@@ -116,7 +107,108 @@ func (s *Server) documentContent(c *gin.Context) {
 	if doc.UploadedAt != nil {
 		modified = *doc.UploadedAt
 	}
-	http.ServeContent(c.Writer, c.Request, "", modified, io.NewSectionReader(&abortOnError{r: content, c: c}, 0, size))
+	body := &documentBody{ra: &abortOnError{r: content, c: c}, size: size, c: c}
+	defer body.Close()
+	http.ServeContent(c.Writer, c.Request, "", modified, body)
+}
+
+// streamer is what a document opened for reading offers besides random access: the whole
+// plaintext through one sequential stream (vault.Documents.Open).
+type streamer interface {
+	Stream() (io.ReadCloser, error)
+}
+
+// documentBody is the io.ReadSeeker http.ServeContent reads. A read of the whole document
+// from its first byte (a plain GET) goes through the sequential stream, where fetching and
+// decrypting overlap; ranges and other reads use random access.
+type documentBody struct {
+	ra        io.ReaderAt
+	size, pos int64
+	c         *gin.Context
+
+	stream    io.ReadCloser
+	streamPos int64
+	noStream  bool
+}
+
+func (b *documentBody) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += b.pos
+	case io.SeekEnd:
+		offset += b.size
+	}
+	if offset < 0 {
+		return 0, errors.New("negative position")
+	}
+	b.pos = offset
+	return offset, nil
+}
+
+func (b *documentBody) Read(p []byte) (int, error) {
+	if b.pos >= b.size {
+		return 0, io.EOF
+	}
+	if b.stream == nil && b.pos == 0 && !b.noStream {
+		b.noStream = true
+		if s, ok := b.ra.(*abortOnError).r.(streamer); ok {
+			if rc, err := s.Stream(); err == nil {
+				b.stream, b.streamPos = rc, 0
+			}
+		}
+	}
+	if b.stream != nil && b.streamPos == b.pos {
+		n, err := b.stream.Read(p)
+		b.pos += int64(n)
+		b.streamPos = b.pos
+		if err == io.EOF && b.pos == b.size {
+			return n, nil
+		}
+		if err != nil {
+			loggerOf(b.c).Error("document stream failed", "err", err)
+			panic(http.ErrAbortHandler) // never let a cut-off body pass for a complete one
+		}
+		return n, nil
+	}
+	if max := b.size - b.pos; int64(len(p)) > max {
+		p = p[:max]
+	}
+	n, err := b.ra.ReadAt(p, b.pos)
+	b.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Close releases the stream, if one was opened.
+func (b *documentBody) Close() error {
+	if b.stream != nil {
+		return b.stream.Close()
+	}
+	return nil
+}
+
+// authorizedDocument asks the policy whether the caller may do a on the document of the
+// route's id, auditing a refusal as auditAction, and returns the document's registry entry.
+// On false the answer has been sent.
+func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction string) (cases.Document, bool) {
+	ctx, subj, id := c.Request.Context(), subjectOf(c), c.Param("id")
+	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, a, id); err != nil {
+		if reason := denialReason(err); reason != "" {
+			s.deny(c, auditAction, "document", id, "", reason, err)
+		} else {
+			s.fail(c, err)
+		}
+		return cases.Document{}, false
+	}
+	doc, err := s.cfg.Documents.Document(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return cases.Document{}, false
+	}
+	return doc, true
 }
 
 // abortOnError ends the response abruptly when decryption fails mid-stream (a damaged object),
@@ -152,19 +244,10 @@ func (e *codedError) ErrorCode() string { return e.code }
 // removed. The erasure is audited before it is done.
 func (s *Server) deleteDocument(c *gin.Context) {
 	ctx := c.Request.Context()
-	subj, id := subjectOf(c), c.Param("id")
+	id := c.Param("id")
 	const action = audit.ActionDocumentErase
-	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, access.ActionDocumentDelete, id); err != nil {
-		if reason := denialReason(err); reason != "" {
-			s.deny(c, action, "document", id, "", reason, err)
-			return
-		}
-		s.fail(c, err)
-		return
-	}
-	doc, err := s.cfg.Documents.Document(ctx, id)
-	if err != nil {
-		s.fail(c, err)
+	doc, ok := s.authorizedDocument(c, access.ActionDocumentDelete, action)
+	if !ok {
 		return
 	}
 	stored, err := s.cfg.Documents.StoredObject(ctx, id)

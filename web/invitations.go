@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 )
 
 // Invitations invites referring physicians to one case: *access.Invitations. Invite, List and
@@ -30,7 +31,11 @@ func (s *Server) invite(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	inv, err := s.cfg.Invitations.Invite(c.Request.Context(), subjectOf(c), c.Param("id"), in.Email)
+	var inv access.Invitation
+	err := s.audited(c, entryFor(c, audit.ActionInvitationCreate, "case", c.Param("id"), c.Param("id")), func() (err error) {
+		inv, err = s.cfg.Invitations.Invite(c.Request.Context(), subjectOf(c), c.Param("id"), in.Email)
+		return err
+	})
 	if err != nil {
 		s.fail(c, fieldErr(err, "email", "is not a valid email address"))
 		return
@@ -51,7 +56,9 @@ func (s *Server) listInvitations(c *gin.Context) {
 
 // DELETE /api/v1/invitations/{id}: revokes it and ends the physician's sessions.
 func (s *Server) revokeInvitation(c *gin.Context) {
-	if err := s.cfg.Invitations.Revoke(c.Request.Context(), subjectOf(c), c.Param("id")); err != nil {
+	if err := s.audited(c, entryFor(c, audit.ActionInvitationRevoke, "invitation", c.Param("id"), ""), func() error {
+		return s.cfg.Invitations.Revoke(c.Request.Context(), subjectOf(c), c.Param("id"))
+	}); err != nil {
 		s.fail(c, err)
 		return
 	}

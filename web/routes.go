@@ -47,4 +47,13 @@ func (s *Server) routes() {
 	work.POST("/cases/:id/invitations", s.invite)
 	work.GET("/cases/:id/invitations", s.listInvitations)
 	work.DELETE("/invitations/:id", s.revokeInvitation)
+
+	// Consent and the audit log.
+	work.POST("/cases/:id/consent/signature", s.signConsent)
+	work.POST("/cases/:id/consent/countersignature", s.countersignConsent)
+	work.POST("/cases/:id/consent/withdrawal", s.withdrawConsent)
+	work.GET("/cases/:id/consent", s.getConsent)
+	work.GET("/audit", s.listAudit)
+	work.GET("/audit/verify", s.verifyAudit)
+	work.GET("/audit/export", s.exportAudit)
 }

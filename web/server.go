@@ -48,6 +48,11 @@ type Config struct {
 	Invitations Invitations      // *access.Invitations
 	Cases       CaseStore        // *cases.Cases
 	Now         func() time.Time // the clock (validating birth dates); time.Now when nil
+
+	// Consent and the DPO's face of the audit log.
+	Consents    ConsentStore  // *consent.Store
+	AuditLog    AuditLog      // *audit.Reader
+	AuditVerify AuditVerifier // audit.Verify over the database and the checkpoint sink
 }
 
 // Server is the HTTP handler of the service.

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 )
 
 // SignIn opens, confirms and ends sessions: *access.Sessions.
@@ -84,6 +85,14 @@ func (s *Server) redeemInvitation(c *gin.Context) {
 // startSession answers a sign-in: the new session's cookie and view, or the error. The session
 // the browser came with, if any, is ended: one browser, one session.
 func (s *Server) startSession(c *gin.Context, sess *access.Session, raw string, err error) {
+	if aerr := s.recordSignIn(c, sess, err); aerr != nil {
+		if err == nil {
+			if lerr := s.cfg.SignIn.Logout(c.Request.Context(), raw); lerr != nil {
+				loggerOf(c).Error("ending an unaudited session", "err", lerr)
+			}
+		}
+		err = aerr
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -101,7 +110,16 @@ func (s *Server) startSession(c *gin.Context, sess *access.Session, raw string, 
 // it succeeds whatever the cookie's state.
 func (s *Server) logout(c *gin.Context) {
 	if ck, err := c.Request.Cookie(access.SessionCookie); err == nil {
-		if err := s.cfg.SignIn.Logout(c.Request.Context(), ck.Value); err != nil {
+		// The route is outside authentication (a stale cookie must not block a logout); the
+		// entry names whose session ends when the cookie is still valid.
+		if s.cfg.Sessions != nil {
+			if subj, err := s.cfg.Sessions.Authenticate(c.Request.Context(), ck.Value); err == nil {
+				c.Request = c.Request.WithContext(access.WithSubject(c.Request.Context(), subj))
+			}
+		}
+		if err := s.audited(c, entryFor(c, audit.ActionLogout, "session", "", ""), func() error {
+			return s.cfg.SignIn.Logout(c.Request.Context(), ck.Value)
+		}); err != nil {
 			s.fail(c, err)
 			return
 		}

@@ -41,7 +41,9 @@ func (s *Server) mountUploads(api *gin.RouterGroup) {
 		return
 	}
 	wrap := func(f http.HandlerFunc) gin.HandlerFunc {
-		return gin.WrapH(http.StripPrefix(uploadsPath, tus.Middleware(s.withExpiration(f))))
+		// The expiration writer wraps tusd's middleware, which keeps the writer it is given
+		// for the handlers' responses.
+		return gin.WrapH(http.StripPrefix(uploadsPath, s.withExpiration(tus.Middleware(f))))
 	}
 	options := wrap(func(w http.ResponseWriter, r *http.Request) {}) // tus.Middleware answers OPTIONS
 	g := api.Group("/uploads")
@@ -101,9 +103,9 @@ type uploadExpiresKey struct{}
 
 // withExpiration adds the tus expiration extension tusd lacks: "expiration" in Tus-Extension,
 // and Upload-Expires on creation, HEAD and PATCH answers.
-func (s *Server) withExpiration(next http.HandlerFunc) http.HandlerFunc {
+func (s *Server) withExpiration(next http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		next(&expirationWriter{ResponseWriter: w, r: r, s: s}, r)
+		next.ServeHTTP(&expirationWriter{ResponseWriter: w, r: r, s: s}, r)
 	}
 }
 

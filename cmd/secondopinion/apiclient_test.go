@@ -61,8 +61,17 @@ type apiServer struct {
 // builds its own service, hashes with the production parameters).
 func bootAPI(t *testing.T) *apiServer {
 	t.Helper()
-	db := testenv.NewDB(t)
-	vars := baseVars(t, db, testenv.NewBucket(t))
+	return bootAPIWith(t, testenv.NewDB(t), testenv.NewBucket(t), nil)
+}
+
+// bootAPIWith is bootAPI over the given database and bucket; edit may change the
+// configuration first.
+func bootAPIWith(t *testing.T, db *testenv.DB, bucket *testenv.MinIO, edit func(vars map[string]string)) *apiServer {
+	t.Helper()
+	vars := baseVars(t, db, bucket)
+	if edit != nil {
+		edit(vars)
+	}
 	cfg, err := LoadConfig(env(vars))
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ type Main struct {
 	keys         *vault.Keys
 	audit        *audit.Writer
 	checkpointer *audit.Checkpointer
+	auditCheck   logVerifier
 	locker       *upload.Locker
 	store        *upload.Store
 	tus          *handler.UnroutedHandler
@@ -135,6 +136,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Invitations: m.access.Invitations,
 		Cases:       m.cases,
 		Now:         m.cases.Now,
+
+		Consents:    consent.NewStore(m.db),
+		AuditLog:    audit.NewReader(m.db),
+		AuditVerify: m.auditCheck,
 	})
 	if m.wrap != nil {
 		h = m.wrap(h)
@@ -244,12 +249,14 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	}
 	m.keys = vault.NewKeys(m.db, keyring)
 
-	signer, _, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
+	signer, verifier, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
 	if err != nil {
 		return &ConfigError{Var: "SO_CHECKPOINT_KEY_FILE", Reason: err.Error()}
 	}
+	sink := checkpointSink(m.minio, cfg.MinIOBucket)
+	m.auditCheck = logVerifier{db: m.db, v: verifier, src: sink}
 	m.checkpointer = audit.NewCheckpointer(m.db, audit.CheckpointConfig{
-		Signer: signer, Sink: &audit.MinIOSink{Client: m.minio, Bucket: cfg.MinIOBucket, Prefix: "audit/"},
+		Signer: signer, Sink: sink,
 		Every: 1000, Interval: 5 * time.Minute, Logger: m.Logger,
 	})
 	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
@@ -263,6 +270,7 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	m.store, err = upload.NewStore(upload.StoreConfig{
 		DB: m.db, MinIO: m.minio, Bucket: cfg.MinIOBucket, Keys: m.keys, Logger: m.Logger,
 		Expiry: cfg.UploadExpiry, MaxSize: upload.DefaultImagingStudyMaxSize, OnFinish: hooks.Finish, ExpireLocker: m.locker,
+		LockCheck: m.locker.Held,
 	})
 	if err != nil {
 		return err

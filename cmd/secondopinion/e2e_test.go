@@ -63,12 +63,18 @@ type proc struct {
 	addr string
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
+	dir  string // working directory; TMPDIR points inside it too (the disk checks read it)
 }
 
 // startProc starts `secondopinion serve` with vars on a fixed loopback port and waits for /readyz.
 func startProc(t *testing.T, vars map[string]string) *proc {
+	return startProcIn(t, vars, "")
+}
+
+// startProcIn starts the service with dir as its working directory and TMPDIR.
+func startProcIn(t *testing.T, vars map[string]string, dir string) *proc {
 	t.Helper()
-	p := &proc{t: t, vars: vars}
+	p := &proc{t: t, vars: vars, dir: dir}
 	if vars["SO_LISTEN_ADDR"] == "127.0.0.1:0" || vars["SO_LISTEN_ADDR"] == "" {
 		vars["SO_LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	}
@@ -82,6 +88,12 @@ func (p *proc) start() {
 	p.t.Helper()
 	cmd := exec.Command(serverBinary(p.t), "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if p.dir != "" {
+		tmp := filepath.Join(p.dir, "tmp")
+		os.MkdirAll(tmp, 0o700)
+		cmd.Dir = p.dir
+		cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+	}
 	for k, v := range p.vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -125,7 +137,13 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{db: testenv.NewDB(t), bucket: testenv.NewBucket(t)}
+	return newWorldOn(t, testenv.NewBucket(t))
+}
+
+// newWorldOn is newWorld with the given bucket (e.g. on a private MinIO).
+func newWorldOn(t *testing.T, bucket *testenv.MinIO) *world {
+	t.Helper()
+	w := &world{db: testenv.NewDB(t), bucket: bucket}
 	w.vars = baseVars(t, w.db, w.bucket)
 	key, err := os.ReadFile(w.vars["SO_TOTP_KEY_FILE"])
 	if err != nil {

@@ -23,7 +23,11 @@ const usage = `usage: secondopinion [--env-file FILE] COMMAND [ARGS]
 commands:
   serve                       run the service
   migrate                     apply pending database migrations (as SO_DATABASE_OWNER_URL)
-  keys generate [--out FILE]  write a new key-encryption key (age hybrid post-quantum identity)
+  keys generate --out FILE    write a new key-encryption key (age hybrid post-quantum identity)
+  keys list                   the configured KEKs: fingerprint, role, how many document keys each wraps
+  keys rotate                 re-wrap every document key to the newest KEK of SO_KEK_FILES (rows only; audited)
+  documents identity DOC_ID [--admin EMAIL]
+                              admin escrow: print the document's object key and age identity (audited)
   users add --email E --role R [--name N]
                               add an account (applicant, case_manager, reviewer, dpo, admin);
                               prints its id on the last line
@@ -34,6 +38,13 @@ commands:
                               issue an API bearer token (D like 720h or 30d; default 90d);
                               prints the token alone on the last line
   tokens revoke ID            revoke the API token with this id
+  audit verify [--verifier FILE]
+                              recompute the audit log and check its signed checkpoints; exit 0
+                              only when intact, else print the first bad entry and exit 1
+  audit export --format csv|fhir [--case ID] [--bundle]
+                              write the audit log (or one case's entries) to standard output
+  audit keygen --out FILE [--name N]
+                              write a new checkpoint signing key; prints its verifier key
   healthcheck                 exit 0 when the local service answers /healthz (for containers)
   help                        this text
 
@@ -98,13 +109,17 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case "migrate":
 		return migrate(ctx, cfg, logger)
 	case "keys":
-		return keysCommand(ctx, cfg, rest, stdout)
+		return keysCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "documents":
+		return documentsCommand(ctx, cfg, logger, rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "users":
 		return usersCommand(ctx, cfg, logger, rest, stdin, stdout, stderr)
 	case "tokens":
 		return tokensCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, cfg, logger, rest, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -254,6 +254,9 @@ func (p *MinIOProcess) Start() {
 	p.t.Fatalf("minio at %s did not become ready", p.Endpoint)
 }
 
+// Dir is the server's data directory.
+func (p *MinIOProcess) Dir() string { return p.dir }
+
 // Stop stops the server (its data stays).
 func (p *MinIOProcess) Stop() {
 	if p.cmd == nil || p.cmd.Process == nil {
