@@ -321,8 +321,8 @@ func (b *bench) uploads(ctx context.Context) (docID, plainKey string, err error)
 	b.printf("    minio-go PutObject, plaintext               %8.2f s  %s\n      %s\n", put.Seconds(), fmtRate(size, put), putCPU)
 	b.printf("    tusd s3store tus upload, plaintext          %8.2f s  %s\n      %s\n", s3.Seconds(), fmtRate(size, s3), s3CPU)
 	if finish, ok := finishTime(patches); ok {
-		b.printf("    the encrypted upload includes finishing in its last PATCH (verification: a full decrypting read and SHA-256;\n")
-		b.printf("    content checks): about %.2f s (the last PATCH's time less a typical PATCH's); without it, %.2f× PutObject's time\n",
+		b.printf("    the encrypted upload includes finishing (completing the multipart upload, verifying, content checks)\n")
+		b.printf("    in its last PATCH: about %.2f s (that PATCH's time less a typical one's); without it, %.2f× PutObject's time\n",
 			finish.Seconds(), ratio(enc-finish, put))
 	}
 	b.printf("\n")

@@ -21,8 +21,10 @@
 //  4. the same growth during 16 concurrent 256 MiB uploads;
 //  5. audited document opens per second: 32 workers reading a small PDF for 10 s, each open
 //     committing an audit entry (the entries are counted afterwards);
-//  6. audit verification time per million entries and group-commit entries per second,
-//     from the Go benchmarks of package audit (go test -bench), on the same PostgreSQL.
+//  6. the time of `secondopinion audit verify` per million entries (bulk-loaded with COPY
+//     into a database of their own, with a signed checkpoint), and group-commit entries per
+//     second from the Go benchmark of package audit (go test -bench Writer), on the same
+//     PostgreSQL.
 //
 // Before 3 and 4 the bench waits (up to 4 minutes) for the idle service's memory to settle:
 // at start the service computes an argon2id dummy hash, whose 64 MiB an idle Go process
