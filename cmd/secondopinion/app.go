@@ -353,7 +353,7 @@ func openDB(ctx context.Context, url string) (*sqlx.DB, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(16)
+	db.SetMaxIdleConns(32) // as many as may be open: under load, closing idle ones makes PostgreSQL start new backends
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
