@@ -162,3 +162,37 @@ so_chromium() {
 	[ -x /usr/bin/chromium ] || so_apt_install chromium
 	echo /usr/bin/chromium
 }
+
+# so_throwaway_services DIR: a PostgreSQL and a MinIO of their own under DIR, on free loopback
+# ports, for tests and benchmarks; each unless SO_TEST_DATABASE_URL / SO_TEST_MINIO_ENDPOINT
+# already name one. Exports the SO_TEST_* variables; so_throwaway_stop DIR stops what it started.
+# SO_PG_FSYNC=off speeds up tests; benchmarks keep fsync on, as in production.
+so_throwaway_services() {
+	local dir=$1 port
+	if [ -z "${SO_TEST_DATABASE_URL:-}" ]; then
+		port=$(so_free_port)
+		so_log "starting a throwaway PostgreSQL on 127.0.0.1:$port"
+		so_pg_init "$dir/pg" trust
+		touch "$dir/started-pg"
+		so_pg_start "$dir/pg" "$port"
+		export SO_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+	fi
+	if [ -z "${SO_TEST_MINIO_ENDPOINT:-}" ]; then
+		port=$(so_free_port)
+		so_log "starting a throwaway MinIO on 127.0.0.1:$port"
+		export SO_TEST_MINIO_ENDPOINT="127.0.0.1:$port" SO_TEST_MINIO_ACCESS_KEY=testadmin SO_TEST_MINIO_SECRET_KEY="$(so_random)"
+		touch "$dir/started-minio"
+		so_minio_start "$dir/minio" "$port" "$SO_TEST_MINIO_ACCESS_KEY" "$SO_TEST_MINIO_SECRET_KEY" "$dir/minio.pid"
+	fi
+}
+
+so_throwaway_stop() {
+	local dir=$1 pid
+	[ -f "$dir/started-pg" ] && so_pg_stop "$dir/pg"
+	if [ -f "$dir/started-minio" ] && [ -f "$dir/minio.pid" ]; then
+		pid=$(cat "$dir/minio.pid")
+		so_minio_stop "$dir/minio.pid"
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	fi
+	rm -rf "$dir"
+}

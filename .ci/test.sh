@@ -13,28 +13,8 @@ so_node_deps
 
 tmp=$(mktemp -d /tmp/so-test.XXXXXX)
 chmod 755 "$tmp"
-cleanup() {
-	[ -n "${started_pg:-}" ] && so_pg_stop "$tmp/pg"
-	[ -n "${started_minio:-}" ] && so_minio_stop "$tmp/minio.pid"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [ -z "${SO_TEST_DATABASE_URL:-}" ]; then
-	port=$(so_free_port)
-	so_log "starting a throwaway PostgreSQL on 127.0.0.1:$port"
-	SO_PG_FSYNC=off so_pg_init "$tmp/pg" trust
-	started_pg=1
-	SO_PG_FSYNC=off so_pg_start "$tmp/pg" "$port"
-	export SO_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-fi
-if [ -z "${SO_TEST_MINIO_ENDPOINT:-}" ]; then
-	port=$(so_free_port)
-	so_log "starting a throwaway MinIO on 127.0.0.1:$port"
-	export SO_TEST_MINIO_ENDPOINT="127.0.0.1:$port" SO_TEST_MINIO_ACCESS_KEY=testadmin SO_TEST_MINIO_SECRET_KEY="$(so_random)"
-	started_minio=1
-	so_minio_start "$tmp/minio" "$port" "$SO_TEST_MINIO_ACCESS_KEY" "$SO_TEST_MINIO_SECRET_KEY" "$tmp/minio.pid"
-fi
+trap 'so_throwaway_stop "$tmp"' EXIT
+SO_PG_FSYNC=off so_throwaway_services "$tmp"
 
 so_log "go vet"
 go vet ./...

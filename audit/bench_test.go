@@ -82,7 +82,7 @@ func bulkLoad(b *testing.B, db *testenv.DB, n int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := newFrontier()
+	f := NewFrontier()
 	var hashes [][2]any
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for seq := range n {
@@ -92,7 +92,7 @@ func bulkLoad(b *testing.B, db *testenv.DB, n int64) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		f.add(seq, stored)
+		f.Add(seq, stored)
 		for j, h := range stored {
 			hashes = append(hashes, [2]any{tlog.StoredHashIndex(0, seq) + int64(j), h[:]})
 		}

@@ -77,31 +77,34 @@ func frontierIndexes(n int64) []int64 {
 	return out
 }
 
-// frontier is the right edge of a tree being rebuilt in order: the newest node of each level.
+// Frontier is the right edge of a tree being built in order: the newest node of each level.
 // It is all tlog.StoredHashesForRecordHash and tlog.TreeHash need when records are appended
-// one after another, so a verifier streams any number of entries in O(log n) memory.
-type frontier struct {
+// one after another, so a verifier (or a bulk loader) streams any number of entries in
+// O(log n) memory. It implements tlog.HashReader for the hashes on the frontier.
+type Frontier struct {
 	n    [64]int64 // n[level]: index within the level of the newest node, -1 if none
 	hash [64]tlog.Hash
 }
 
-func newFrontier() *frontier {
-	f := &frontier{}
+// NewFrontier returns the frontier of the empty tree.
+func NewFrontier() *Frontier {
+	f := &Frontier{}
 	for i := range f.n {
 		f.n[i] = -1
 	}
 	return f
 }
 
-// add records the stored hashes written for record seq (level 0 first, as tlog returns them).
-func (f *frontier) add(seq int64, hashes []tlog.Hash) {
+// Add records the stored hashes written for record seq (level 0 first, as tlog returns them).
+func (f *Frontier) Add(seq int64, hashes []tlog.Hash) {
 	for level, h := range hashes {
 		f.n[level] = seq >> uint(level)
 		f.hash[level] = h
 	}
 }
 
-func (f *frontier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+// ReadHashes implements tlog.HashReader.
+func (f *Frontier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
 		level, n := tlog.SplitStoredHashIndex(idx)

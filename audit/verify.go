@@ -199,7 +199,7 @@ func (vf *verifier) scan(entries *stream[Entry], hashes *stream[storedHash]) (Re
 		sizes = sizes[1:]
 	}
 
-	f := newFrontier()
+	f := NewFrontier()
 	var next int64 // the sequence number expected next
 	for {
 		e, ok, err := entries.next()
@@ -236,7 +236,7 @@ func (vf *verifier) scan(entries *stream[Entry], hashes *stream[storedHash]) (Re
 				return fail(&Problem{Kind: KindModified, Seq: e.Seq, Detail: fmt.Sprintf("entry %d: %s", e.Seq, what)})
 			}
 		}
-		f.add(e.Seq, stored)
+		f.Add(e.Seq, stored)
 		next++
 		rep.Size = next
 
@@ -281,7 +281,7 @@ func (vf *verifier) scan(entries *stream[Entry], hashes *stream[storedHash]) (Re
 
 // checkAt tests every checkpoint of tree size n against the rebuilt tree. lastGood is the
 // size of the last checkpoint that matched, where a fork's range starts.
-func (vf *verifier) checkAt(n int64, f *frontier, lastGood int64) (*Problem, error) {
+func (vf *verifier) checkAt(n int64, f *Frontier, lastGood int64) (*Problem, error) {
 	root, err := tlog.TreeHash(n, f)
 	if err != nil {
 		return nil, fmt.Errorf("audit: verify: tree hash at %d: %w", n, err)

@@ -107,7 +107,7 @@ func (s *Server) documentContent(c *gin.Context) {
 	if doc.UploadedAt != nil {
 		modified = *doc.UploadedAt
 	}
-	body := &documentBody{ra: &abortOnError{r: content, c: c}, size: size, c: c}
+	body := &documentBody{ra: content, size: size, c: c}
 	defer body.Close()
 	http.ServeContent(c.Writer, c.Request, "", modified, body)
 }
@@ -120,7 +120,9 @@ type streamer interface {
 
 // documentBody is the io.ReadSeeker http.ServeContent reads. A read of the whole document
 // from its first byte (a plain GET) goes through the sequential stream, where fetching and
-// decrypting overlap; ranges and other reads use random access.
+// decrypting overlap; ranges and other reads use random access. When decryption fails
+// mid-body (a damaged object) the response is cut off, so a client never takes a partial
+// body for a complete one.
 type documentBody struct {
 	ra        io.ReaderAt
 	size, pos int64
@@ -152,7 +154,7 @@ func (b *documentBody) Read(p []byte) (int, error) {
 	}
 	if b.stream == nil && b.pos == 0 && !b.noStream {
 		b.noStream = true
-		if s, ok := b.ra.(*abortOnError).r.(streamer); ok {
+		if s, ok := b.ra.(streamer); ok {
 			if rc, err := s.Stream(); err == nil {
 				b.stream, b.streamPos = rc, 0
 			}
@@ -166,8 +168,7 @@ func (b *documentBody) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if err != nil {
-			loggerOf(b.c).Error("document stream failed", "err", err)
-			panic(http.ErrAbortHandler) // never let a cut-off body pass for a complete one
+			b.abort(err)
 		}
 		return n, nil
 	}
@@ -176,10 +177,19 @@ func (b *documentBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.ra.ReadAt(p, b.pos)
 	b.pos += int64(n)
-	if err == io.EOF && n > 0 {
+	switch {
+	case err == io.EOF && n > 0:
 		err = nil
+	case err != nil && err != io.EOF:
+		b.abort(err)
 	}
 	return n, err
+}
+
+// abort cuts the response off after a failed read.
+func (b *documentBody) abort(err error) {
+	loggerOf(b.c).Error("document read failed mid-body", "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 // Close releases the stream, if one was opened.
@@ -209,22 +219,6 @@ func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction
 		return cases.Document{}, false
 	}
 	return doc, true
-}
-
-// abortOnError ends the response abruptly when decryption fails mid-stream (a damaged object),
-// so a client never takes a cut-off body for a complete one.
-type abortOnError struct {
-	r io.ReaderAt
-	c *gin.Context
-}
-
-func (a *abortOnError) ReadAt(p []byte, off int64) (int, error) {
-	n, err := a.r.ReadAt(p, off)
-	if err != nil && err != io.EOF {
-		loggerOf(a.c).Error("document read failed mid-stream", "err", err)
-		panic(http.ErrAbortHandler)
-	}
-	return n, err
 }
 
 var errConsentRequired = &codedError{status: http.StatusForbidden, code: "consent_required",

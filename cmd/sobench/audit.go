@@ -156,14 +156,14 @@ func bulkLoadAudit(ctx context.Context, ownerURL string, n int64) error {
 	if err != nil {
 		return err
 	}
-	f := newFrontier()
+	f := audit.NewFrontier()
 	var idx int64 // stored hashes are numbered in the order records add them
 	for seq := range n {
 		stored, err := tlog.StoredHashesForRecordHash(seq, sampleEntry(seq).Hash(), f)
 		if err != nil {
 			return err
 		}
-		f.add(seq, stored)
+		f.Add(seq, stored)
 		for _, h := range stored {
 			if _, err := hashes.ExecContext(ctx, idx, h[:]); err != nil {
 				return err
@@ -198,42 +198,6 @@ func bulkLoadAudit(ctx context.Context, ownerURL string, n int64) error {
 	}
 	_, err = db.ExecContext(ctx, `ANALYZE audit_entries; ANALYZE audit_hashes`)
 	return err
-}
-
-// frontier is the right edge of a tree built in order, the newest node of each level: all
-// tlog.StoredHashesForRecordHash reads when records are appended one after another.
-type frontier struct {
-	n    [64]int64 // n[level]: index within the level of the newest node, -1 if none
-	hash [64]tlog.Hash
-}
-
-func newFrontier() *frontier {
-	f := &frontier{}
-	for i := range f.n {
-		f.n[i] = -1
-	}
-	return f
-}
-
-// add records the stored hashes written for record seq (level 0 first, as tlog returns them).
-func (f *frontier) add(seq int64, hashes []tlog.Hash) {
-	for level, h := range hashes {
-		f.n[level] = seq >> uint(level)
-		f.hash[level] = h
-	}
-}
-
-// ReadHashes implements tlog.HashReader for the hashes on the frontier.
-func (f *frontier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		level, n := tlog.SplitStoredHashIndex(idx)
-		if f.n[level] != n {
-			return nil, fmt.Errorf("stored hash %d (level %d, node %d) is not on the frontier", idx, level, n)
-		}
-		out[i] = f.hash[level]
-	}
-	return out, nil
 }
 
 // goBench runs one benchmark of package audit and returns go test's output.

@@ -425,19 +425,7 @@ func (b *bench) downloads(ctx context.Context, docID, plainKey string) error {
 	buf := make([]byte, 256<<10)
 	b.progress("full download of the document, decrypted by the service")
 	dl, dlCPU, err := b.measure("service", b.svc.pid(), func() error {
-		resp, err := b.content(ctx, docID, "")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("content: %s", describe(resp))
-		}
-		n, err := consume(resp.Body, buf)
-		if err == nil && n != size {
-			err = fmt.Errorf("content: %d bytes of %d", n, size)
-		}
-		return err
+		return b.openOnce(ctx, docID, size, buf)
 	})
 	if err != nil {
 		return err
