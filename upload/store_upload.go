@@ -3,16 +3,16 @@ package upload
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"database/sql"
 	"encoding"
 	"encoding/base64"
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"strconv"
@@ -28,11 +28,12 @@ import (
 // storeUpload is one upload during one request. Its state comes from its row and from
 // the parts MinIO lists; the request holds the upload's lock.
 type storeUpload struct {
-	s      *Store
-	row    storeRow
-	loaded bool
-	parts  []minio.ObjectPart // stored parts, numbered 1…
-	digest hash.Hash          // SHA-256 of the plaintext in parts; nil when not known
+	s       *Store
+	row     storeRow
+	loaded  bool
+	parts   []minio.ObjectPart // stored parts, numbered 1…
+	digest  hash.Hash          // SHA-256 of the plaintext in parts; nil when not known
+	pending *storePending      // the part being stored, if any (see flush)
 }
 
 // errStoreUnfinishable answers a length that would end the file on a chunk already
@@ -223,7 +224,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 // write seals the tail followed by src into parts, the final chunk included when the
-// offset reaches the length, and stores what is left as the new tail.
+// offset reaches the length, and stores what is left as the new tail. While one part is
+// being stored, the next is read from src (see flush); no part is sealed before the one
+// before it is stored.
 func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
 	if err != nil {
@@ -234,7 +237,8 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 		return err
 	}
 	p := u.s.part(u)
-	defer u.s.release(p)
+	defer func() { u.s.release(p) }()
+	defer u.settle() // a part still being stored when write fails; its error is reported below
 	if u.tail() > 0 {
 		if err := u.readTail(ctx, id, p); err != nil {
 			return err
@@ -243,10 +247,11 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 
 	body := &storeLookahead{r: src}
 	limit := func() int64 {
+		held := u.stored() + u.pendingPlain() + int64(p.n)
 		if u.sizeKnown() {
-			return u.row.Size.Int64 - u.stored() - int64(p.n)
+			return u.row.Size.Int64 - held
 		}
-		return u.s.cfg.MaxSize - u.stored() - int64(p.n)
+		return u.s.cfg.MaxSize - held
 	}
 	srcDone := false
 	ended := func(err error) {
@@ -277,15 +282,21 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 				break
 			}
 		}
-		if err := u.flush(ctx, stream, p, final); err != nil {
+		if p, err = u.flush(ctx, stream, p, final); err != nil {
 			return err
 		}
 		if final {
 			break
 		}
 	}
+	if err := u.settle(); err != nil {
+		return err
+	}
 	if !u.complete() && u.sizeKnown() && limit() == 0 {
-		if err := u.flush(ctx, stream, p, true); err != nil {
+		if p, err = u.flush(ctx, stream, p, true); err != nil {
+			return err
+		}
+		if err := u.settle(); err != nil {
 			return err
 		}
 	}
@@ -309,7 +320,7 @@ func (s *Store) part(u *storeUpload) *partBuffer {
 		b = &nb
 	}
 	p := &partBuffer{b: (*b)[:need], cpp: u.row.ChunksPerPart}
-	if len(u.parts) == 0 {
+	if len(u.parts) == 0 && u.pending == nil {
 		p.pre = copy(p.b, u.row.HeaderNonce)
 	}
 	return p
@@ -342,11 +353,17 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 	return h
 }
 
-// flush seals the part in place and stores it as the next part of the multipart upload.
-func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) error {
+// flush seals the part in place and starts storing it as the next part of the multipart
+// upload; it returns an empty buffer for the part after it. It first waits for the part
+// before (settle), so a part is sealed only once every part before it is stored: a chunk
+// counter is never sealed with data that may yet be replaced.
+func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) (*partBuffer, error) {
+	if err := u.settle(); err != nil {
+		return p, err
+	}
 	num := len(u.parts) + 1
 	if num > storeMaxParts {
-		return handler.ErrMaxSizeExceeded
+		return p, handler.ErrMaxSizeExceeded
 	}
 	// Sealing a chunk counter twice with different data would reuse a nonce: only the holder of
 	// the upload's lock may seal, and it checks that it still holds it right before doing so.
@@ -355,7 +372,7 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 	empty := u.row.Size.Valid && u.row.Size.Int64 == 0
 	if check := u.s.cfg.LockCheck; check != nil && !empty {
 		if err := check(ctx, u.row.ID); err != nil {
-			return fmt.Errorf("upload: lock lost before part %d: %w", num, err)
+			return p, fmt.Errorf("upload: lock lost before part %d: %w", num, err)
 		}
 	}
 	// The running digest takes this part's plaintext before sealing overwrites it; it replaces
@@ -367,50 +384,101 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 		p.hashPlaintext(next)
 	}
+	plain := int64(p.n)
 	sealed, err := p.seal(stream, uint64(len(u.parts))*uint64(u.row.ChunksPerPart), final)
 	if err != nil {
-		return err
+		return p, err
 	}
-	sum := md5.Sum(sealed)
-	part, err := u.s.core.PutObjectPart(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, num,
-		bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{
-			DisableContentSha256: true, Md5Base64: base64.StdEncoding.EncodeToString(sum[:]), // MinIO refuses a part not received intact
-		})
-	if err != nil {
-		return fmt.Errorf("upload: store part %d: %w", num, err)
-	}
-	u.parts = append(u.parts, minio.ObjectPart{PartNumber: num, ETag: part.ETag, Size: int64(len(sealed))})
-	u.recordDigest(ctx, next, strings.Trim(part.ETag, `"`) == hex.EncodeToString(sum[:]), hex.EncodeToString(sum[:]))
-	p.n, p.pre = 0, 0
-	u.s.log.DebugContext(ctx, "part stored", "upload", u.row.ID, "part", num, "final", final)
-	return nil
+	f := &storePending{done: make(chan struct{}), num: num, plain: plain, size: int64(len(sealed)), buf: p, next: next}
+	u.pending = f
+	go f.store(context.WithoutCancel(ctx), u.s, u.row, sealed)
+	u.s.log.DebugContext(ctx, "part sealed", "upload", u.row.ID, "part", num, "final", final)
+	return u.s.part(u), nil
 }
 
-// recordDigest keeps the running digest after a stored part. When the part's ETag is not its
-// MD5 (a MinIO that computes ETags otherwise) or the state cannot be recorded, the digest is
-// dropped for this upload and finishing reads the object back instead.
-func (u *storeUpload) recordDigest(ctx context.Context, next hash.Hash, etagIsMD5 bool, etag string) {
-	if next == nil {
+// storePending is a part being stored in the background while the request reads the next.
+type storePending struct {
+	done        chan struct{}
+	num         int
+	plain, size int64
+	buf         *partBuffer
+	next        hash.Hash // the running digest including this part; nil when not kept
+
+	// set by store before done is closed
+	etag     string
+	err      error
+	recorded []byte // the digest state recorded with the part; nil when not recorded
+}
+
+// store sends the sealed part, with a CRC32C checksum MinIO verifies (a part not received
+// intact is refused), and records the running digest with the part's ETag. It does not
+// touch the upload: settle applies the outcome. It runs detached from the request's
+// cancellation, so that a part is either stored or failed before the request ends.
+func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed []byte) {
+	defer close(f.done)
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(sealed, storeCastagnoli))
+	part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID, f.num,
+		bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{
+			DisableContentSha256: true,
+			CustomHeader:         http.Header{"X-Amz-Checksum-Crc32c": {base64.StdEncoding.EncodeToString(sum[:])}},
+		})
+	if err != nil {
+		f.err = fmt.Errorf("upload: store part %d: %w", f.num, err)
 		return
+	}
+	f.etag = strings.Trim(part.ETag, `"`)
+	if f.next == nil {
+		return
+	}
+	state, err := f.next.(encoding.BinaryMarshaler).MarshalBinary()
+	if err == nil {
+		_, err = s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET hash_state = $2, hash_parts = $3,
+			part_etags = part_etags || ARRAY[$4::text] WHERE id = $1`, row.ID, state, f.num, f.etag)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "record upload digest", "upload", row.ID, "error", err)
+		return
+	}
+	f.recorded = state
+}
+
+var storeCastagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// pendingPlain returns the plaintext bytes of the part being stored, if any.
+func (u *storeUpload) pendingPlain() int64 {
+	if u.pending == nil {
+		return 0
+	}
+	return u.pending.plain
+}
+
+// settle waits for the part being stored, if any, and takes its outcome into the upload:
+// a stored part is added to the parts, with the running digest when it was recorded (else
+// the digest is dropped and finishing reads the object back instead).
+func (u *storeUpload) settle() error {
+	f := u.pending
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	u.pending = nil
+	u.s.release(f.buf)
+	if f.err != nil {
+		return f.err
+	}
+	u.parts = append(u.parts, minio.ObjectPart{PartNumber: f.num, ETag: f.etag, Size: f.size})
+	if f.next == nil {
+		return nil
 	}
 	u.digest = nil
-	if !etagIsMD5 {
-		u.s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET hash_state = NULL, hash_parts = -1 WHERE id = $1`, u.row.ID)
-		return
+	if f.recorded == nil {
+		return nil
 	}
-	state, err := next.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return
-	}
-	_, err = u.s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET hash_state = $2, hash_parts = $3,
-		part_etags = part_etags || ARRAY[$4::text] WHERE id = $1`, u.row.ID, state, len(u.parts), etag)
-	if err != nil {
-		u.s.log.WarnContext(ctx, "record upload digest", "upload", u.row.ID, "error", err)
-		return
-	}
-	u.row.HashState, u.row.HashParts = state, sql.NullInt64{Int64: int64(len(u.parts)), Valid: true}
-	u.row.PartETags = append(u.row.PartETags, etag)
-	u.digest = next
+	u.row.HashState, u.row.HashParts = f.recorded, sql.NullInt64{Int64: int64(f.num), Valid: true}
+	u.row.PartETags = append(u.row.PartETags, f.etag)
+	u.digest = f.next
+	return nil
 }
 
 // readTail decrypts the tail into the part buffer and checks it ends where recorded.
@@ -631,7 +699,7 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 	if err := json.Unmarshal(u.row.Metadata, &f.MetaData); err != nil {
 		return FinishedUpload{}, fmt.Errorf("metadata: %w", err)
 	}
-	// Every part was received intact (Content-MD5) and is the one sealed (its ETag is as
+	// Every part was received intact (its CRC32C checked by MinIO) and is the one sealed (its ETag is as
 	// recorded), the header and final chunk authenticate, and the digest covers every part:
 	// no second read is needed.
 	if u.digest != nil && u.restoreDigest() != nil {
