@@ -155,10 +155,22 @@ type storeRow struct {
 
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
+// storeLargeUpload is the length from which parts hold at least storeLargeChunks chunks
+// (16 MiB): MinIO stores fewer, larger parts faster (make bench: a PutObject in 5 MiB parts
+// takes about 1.3 times as long as in 16 MiB parts). Smaller uploads keep 5 MiB parts, so
+// that tus clients sending small PATCHes rarely leave a tail.
+const (
+	storeLargeUpload = 256 << 20
+	storeLargeChunks = 256
+)
+
 // storeChunksPerPart picks how many age chunks go in each part for an upload of at most
-// size bytes: parts of at least 5 MiB, at most 10,000 of them.
+// size bytes: parts of at least 5 MiB (16 MiB from storeLargeUpload on), at most 10,000 of them.
 func storeChunksPerPart(size int64) int {
 	minimum := (storeMinPartSize + vault.SealedChunkSize - 1) / vault.SealedChunkSize
+	if size >= storeLargeUpload {
+		minimum = storeLargeChunks
+	}
 	chunks := max(1, (size+vault.ChunkSize-1)/vault.ChunkSize)
 	return max(minimum, int((chunks+storeMaxParts-1)/storeMaxParts))
 }

@@ -20,10 +20,12 @@ func TestStoreChunksPerPart(t *testing.T) {
 	}{
 		{0, 80},
 		{1, 80},
-		{5 << 30, 80},
-		{80 * storeMaxParts * vault.ChunkSize, 80},
-		{80*storeMaxParts*vault.ChunkSize + 1, 81},
-		{64 << 30, 105},
+		{storeLargeUpload - 1, 80},
+		{storeLargeUpload, 256},
+		{5 << 30, 256},
+		{64 << 30, 256},
+		{256 * storeMaxParts * vault.ChunkSize, 256},
+		{256*storeMaxParts*vault.ChunkSize + 1, 257},
 		{5 << 40, 8389},
 	}
 	for _, tt := range tests {

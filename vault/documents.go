@@ -25,8 +25,9 @@ type Documents struct {
 // chunk, which authenticates the size. ErrNotFound when the document's key is gone.
 //
 // The returned ReaderAt also has a method Stream() (io.ReadCloser, error): the whole plaintext
-// from its first byte through one sequential GET, decrypted with age.Decrypt as it arrives —
-// the fast path for reading a document whole. A stream that ends early, or a damaged chunk,
+// from its first byte through one sequential GET, decrypted with age.Decrypt as it arrives
+// (the next megabytes are received while the current ones are decrypted) — the fast path for
+// reading a document whole. A stream that ends early, or a damaged chunk,
 // is a read error, never a short clean EOF.
 func (d *Documents) Open(ctx context.Context, docID, objectKey string, encryptedSize int64) (io.ReaderAt, int64, error) {
 	id, err := d.Keys.Identity(ctx, docID)
@@ -42,10 +43,11 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 		return nil, 0, err
 	}
 	stream := func() (io.ReadCloser, error) {
-		obj, err := d.Client.GetObject(ctx, d.Bucket, objectKey, minio.GetObjectOptions{})
+		body, _, _, err := minio.Core{Client: d.Client}.GetObject(ctx, d.Bucket, objectKey, minio.GetObjectOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("get document object: %w", err)
 		}
+		obj := newPrefetcher(body)
 		plain, err := age.Decrypt(obj, id)
 		if err != nil {
 			obj.Close()
