@@ -165,10 +165,11 @@ const (
 )
 
 // storeChunksPerPart picks how many age chunks go in each part for an upload of at most
-// size bytes: parts of at least 5 MiB (16 MiB from storeLargeUpload on), at most 10,000 of them.
-func storeChunksPerPart(size int64) int {
+// size bytes, declared or (deferred) the store's maximum: parts of at least 5 MiB (16 MiB
+// for a declared length from storeLargeUpload on), at most 10,000 of them.
+func storeChunksPerPart(size int64, declared bool) int {
 	minimum := (storeMinPartSize + vault.SealedChunkSize - 1) / vault.SealedChunkSize
-	if size >= storeLargeUpload {
+	if declared && size >= storeLargeUpload {
 		minimum = storeLargeChunks
 	}
 	chunks := max(1, (size+vault.ChunkSize-1)/vault.ChunkSize)
@@ -210,7 +211,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	row := storeRow{
 		ID:            info.ID,
 		ObjectKey:     s.cfg.ObjectPrefix + storeRandomHex(16),
-		ChunksPerPart: storeChunksPerPart(limit),
+		ChunksPerPart: storeChunksPerPart(limit, !info.SizeIsDeferred),
 		Metadata:      meta,
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(s.cfg.Expiry),

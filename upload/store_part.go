@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"errors"
 	"hash"
 	"io"
 
@@ -40,20 +41,39 @@ func (p *partBuffer) readFrom(r io.Reader, limit int64) error {
 
 // seal seals the chunks held, in place, as chunks first, first+1, … of s's file, the
 // last of them with the last-chunk flag when final, and returns the bytes of the part
-// (pre included). The plaintext is gone afterwards.
+// (pre included). The plaintext is gone afterwards. A large part is sealed by two
+// goroutines, each taking half of the chunks (each chunk is sealed once, under its own
+// counter).
 func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, error) {
 	chunks := max(1, (p.n+vault.ChunkSize-1)/vault.ChunkSize)
-	end := p.pre
-	for j := range chunks {
-		off := p.pre + j*vault.SealedChunkSize
-		l := min(vault.ChunkSize, p.n-j*vault.ChunkSize)
-		if _, err := s.Seal(p.b[off:off], first+uint64(j), p.b[off:off+l], final && j == chunks-1); err != nil {
-			return nil, err
+	sealRange := func(from, to int) error {
+		for j := from; j < to; j++ {
+			off := p.pre + j*vault.SealedChunkSize
+			l := min(vault.ChunkSize, p.n-j*vault.ChunkSize)
+			if _, err := s.Seal(p.b[off:off], first+uint64(j), p.b[off:off+l], final && j == chunks-1); err != nil {
+				return err
+			}
 		}
-		end = off + l + chacha20poly1305.Overhead
+		return nil
 	}
+	var err error
+	if half := chunks / 2; chunks >= sealParallelFrom {
+		done := make(chan error, 1)
+		go func() { done <- sealRange(0, half) }()
+		err = errors.Join(sealRange(half, chunks), <-done)
+	} else {
+		err = sealRange(0, chunks)
+	}
+	if err != nil {
+		return nil, err
+	}
+	last := chunks - 1
+	end := p.pre + last*vault.SealedChunkSize + min(vault.ChunkSize, p.n-last*vault.ChunkSize) + chacha20poly1305.Overhead
 	return p.b[:end], nil
 }
+
+// sealParallelFrom is the number of chunks from which a part is sealed by two goroutines.
+const sealParallelFrom = 16
 
 // hashPlaintext writes the part's plaintext, chunk by chunk, to h (before seal overwrites it).
 func (p *partBuffer) hashPlaintext(h hash.Hash) {

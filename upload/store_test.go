@@ -15,23 +15,29 @@ import (
 
 func TestStoreChunksPerPart(t *testing.T) {
 	tests := []struct {
-		size int64
-		want int
+		size     int64
+		declared bool
+		want     int
 	}{
-		{0, 80},
-		{1, 80},
-		{storeLargeUpload - 1, 80},
-		{storeLargeUpload, 256},
-		{5 << 30, 256},
-		{64 << 30, 256},
-		{256 * storeMaxParts * vault.ChunkSize, 256},
-		{256*storeMaxParts*vault.ChunkSize + 1, 257},
-		{5 << 40, 8389},
+		{0, true, 80},
+		{1, true, 80},
+		{storeLargeUpload - 1, true, 80},
+		{storeLargeUpload, true, 256},
+		{5 << 30, true, 256},
+		{256 * storeMaxParts * vault.ChunkSize, true, 256},
+		{256*storeMaxParts*vault.ChunkSize + 1, true, 257},
+		{5 << 40, true, 8389},
+		// deferred lengths: sized by the store's maximum
+		{5 << 30, false, 80},
+		{80 * storeMaxParts * vault.ChunkSize, false, 80},
+		{80*storeMaxParts*vault.ChunkSize + 1, false, 81},
+		{64 << 30, false, 105},
+		{5 << 40, false, 8389},
 	}
 	for _, tt := range tests {
-		cpp := storeChunksPerPart(tt.size)
+		cpp := storeChunksPerPart(tt.size, tt.declared)
 		if cpp != tt.want {
-			t.Errorf("storeChunksPerPart(%d) = %d, want %d", tt.size, cpp, tt.want)
+			t.Errorf("storeChunksPerPart(%d, %v) = %d, want %d", tt.size, tt.declared, cpp, tt.want)
 		}
 		if int64(cpp)*vault.SealedChunkSize < storeMinPartSize {
 			t.Errorf("size %d: parts of %d bytes are below the S3 minimum", tt.size, int64(cpp)*vault.SealedChunkSize)

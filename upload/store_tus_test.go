@@ -22,6 +22,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 	expslog "golang.org/x/exp/slog"
@@ -846,5 +847,82 @@ func TestStoreDigestFallback(t *testing.T) {
 			}
 			e.checkObject(t, url, plain)
 		})
+	}
+}
+
+// failPart is an http.RoundTripper that fails every PUT of one part number.
+type failPart struct {
+	next http.RoundTripper
+	part string
+}
+
+func (f failPart) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == f.part {
+		return nil, errors.New("injected: connection reset while storing a part")
+	}
+	return f.next.RoundTrip(r)
+}
+
+// A part that fails to store while the next one is already read ends the PATCH with an
+// error; the offset is the end of the parts stored, nothing after the failed part is
+// stored, and the upload resumes from there to an object that decrypts exactly.
+func TestStorePartFailsWhileNextIsRead(t *testing.T) {
+	m := testenv.NewBucket(t)
+	e := newStoreEnv(t, m)
+	failing, err := minio.New(m.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		Transport:  failPart{next: http.DefaultTransport, part: "2"},
+		MaxRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 4*partPlain + 123
+	plain := pseudoRandom(7, size)
+	url := e.create(t, int64(size))
+	e.mu.Lock()
+	e.modify = func(c *StoreConfig) { c.MinIO = failing }
+	e.mu.Unlock()
+	if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("PATCH while part 2 fails: %s", resp.Status)
+	}
+	e.mu.Lock()
+	e.modify = nil
+	e.mu.Unlock()
+	if off := e.offset(t, url); off != partPlain {
+		t.Fatalf("offset %d, want the one stored part, %d", off, partPlain)
+	}
+	var uploadID, key string
+	if err := e.db.Owner.QueryRow(`SELECT multipart_id, object_key FROM uploads WHERE id = $1`, idOf(url)).Scan(&uploadID, &key); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := minio.Core{Client: e.client}.ListObjectParts(t.Context(), e.bucket, key, uploadID, 0, 100)
+	if err != nil || len(parts.ObjectParts) != 1 {
+		t.Fatalf("%d parts stored (%v), want 1", len(parts.ObjectParts), err)
+	}
+	if resp := e.patch(t, url, partPlain, plain[partPlain:], nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("resumed PATCH: %s", resp.Status)
+	}
+	e.checkObject(t, url, plain)
+}
+
+// An upload declared at 256 MiB or more is stored in 16 MiB parts; a PATCH that ends
+// inside a part leaves the rest as a tail, counted in the offset.
+func TestStoreLargeUploadParts(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	url := e.create(t, storeLargeUpload)
+	plain := pseudoRandom(8, storeLargeChunks*vault.ChunkSize+1000)
+	if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %s", resp.Status)
+	}
+	if off := e.offset(t, url); off != int64(len(plain)) {
+		t.Fatalf("offset %d, want %d", off, len(plain))
+	}
+	var cpp, tail int
+	if err := e.db.Owner.QueryRow(`SELECT chunks_per_part, tail_size FROM uploads WHERE id = $1`, idOf(url)).Scan(&cpp, &tail); err != nil {
+		t.Fatal(err)
+	}
+	if cpp != storeLargeChunks || tail != 1000 {
+		t.Fatalf("chunks per part %d, tail %d bytes; want %d and 1000", cpp, tail, storeLargeChunks)
 	}
 }

@@ -358,8 +358,20 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 // before (settle), so a part is sealed only once every part before it is stored: a chunk
 // counter is never sealed with data that may yet be replaced.
 func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) (*partBuffer, error) {
+	// The running digest takes this part's plaintext before sealing overwrites it, while the
+	// part before is still being stored; it replaces the recorded one only once this part is.
+	var next hash.Hash
+	if base := u.runningDigest(); base != nil {
+		next = sha256.New()
+		state, _ := base.(encoding.BinaryMarshaler).MarshalBinary()
+		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+		p.hashPlaintext(next)
+	}
 	if err := u.settle(); err != nil {
 		return p, err
+	}
+	if u.digest == nil {
+		next = nil // the part before could not record it
 	}
 	num := len(u.parts) + 1
 	if num > storeMaxParts {
@@ -374,15 +386,6 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 		if err := check(ctx, u.row.ID); err != nil {
 			return p, fmt.Errorf("upload: lock lost before part %d: %w", num, err)
 		}
-	}
-	// The running digest takes this part's plaintext before sealing overwrites it; it replaces
-	// the recorded one only once the part is stored.
-	var next hash.Hash
-	if u.digest != nil {
-		next = sha256.New()
-		state, _ := u.digest.(encoding.BinaryMarshaler).MarshalBinary()
-		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
-		p.hashPlaintext(next)
 	}
 	plain := int64(p.n)
 	sealed, err := p.seal(stream, uint64(len(u.parts))*uint64(u.row.ChunksPerPart), final)
@@ -444,6 +447,15 @@ func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed
 }
 
 var storeCastagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// runningDigest returns the digest of the plaintext up to the end of the part being stored,
+// or of the stored parts when none is; nil when it is not kept.
+func (u *storeUpload) runningDigest() hash.Hash {
+	if u.pending != nil {
+		return u.pending.next
+	}
+	return u.digest
+}
 
 // pendingPlain returns the plaintext bytes of the part being stored, if any.
 func (u *storeUpload) pendingPlain() int64 {
