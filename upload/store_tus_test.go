@@ -863,9 +863,11 @@ func (f failPart) RoundTrip(r *http.Request) (*http.Response, error) {
 	return f.next.RoundTrip(r)
 }
 
-// A part that fails to store while the next one is already read ends the PATCH with an
-// error; the offset is the end of the parts stored, nothing after the failed part is
-// stored, and the upload resumes from there to an object that decrypts exactly.
+// A part that fails to store while the next ones are read ends the PATCH with an error and
+// the offset at the end of the parts before it; a later part already stored stays outside the
+// upload. Resuming with the same bytes stores the same ciphertext and completes the object;
+// resuming with other bytes would seal those chunk counters with other data, so it is refused
+// (409) and the upload erased.
 func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 	m := testenv.NewBucket(t)
 	e := newStoreEnv(t, m)
@@ -879,31 +881,61 @@ func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 	}
 	size := 4*partPlain + 123
 	plain := pseudoRandom(7, size)
-	url := e.create(t, int64(size))
-	e.mu.Lock()
-	e.modify = func(c *StoreConfig) { c.MinIO = failing }
-	e.mu.Unlock()
-	if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("PATCH while part 2 fails: %s", resp.Status)
+	other := bytes.Clone(plain)
+	other[2*partPlain+5] ^= 1 // a byte in part 3
+	for _, tt := range []struct {
+		name   string
+		resend []byte
+		want   int
+	}{
+		{"same bytes", plain, http.StatusNoContent},
+		{"other bytes", other, http.StatusConflict},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := e.create(t, int64(size))
+			e.mu.Lock()
+			e.modify = func(c *StoreConfig) { c.MinIO = failing }
+			e.mu.Unlock()
+			if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode != http.StatusInternalServerError {
+				t.Fatalf("PATCH while part 2 fails: %s", resp.Status)
+			}
+			e.mu.Lock()
+			e.modify = nil
+			e.mu.Unlock()
+			if off := e.offset(t, url); off != partPlain {
+				t.Fatalf("offset %d, want the one part stored in order, %d", off, partPlain)
+			}
+			var uploadID, key string
+			if err := e.db.Owner.QueryRow(`SELECT multipart_id, object_key FROM uploads WHERE id = $1`, idOf(url)).Scan(&uploadID, &key); err != nil {
+				t.Fatal(err)
+			}
+			parts, err := minio.Core{Client: e.client}.ListObjectParts(t.Context(), e.bucket, key, uploadID, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nums []int
+			for _, p := range parts.ObjectParts {
+				nums = append(nums, p.PartNumber)
+			}
+			if fmt.Sprint(nums) != "[1 3]" {
+				t.Fatalf("parts stored %v, want [1 3]: part 3 was in flight when part 2 failed", nums)
+			}
+			resp := e.patch(t, url, partPlain, tt.resend[partPlain:], nil)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("resumed PATCH: %s, want %d", resp.Status, tt.want)
+			}
+			if tt.want == http.StatusNoContent {
+				e.checkObject(t, url, plain)
+				return
+			}
+			if resp := e.request(t, "HEAD", url, nil, nil); resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("HEAD after a refused resend: %s, want 404", resp.Status)
+			}
+			for o := range e.client.ListObjects(t.Context(), e.bucket, minio.ListObjectsOptions{Prefix: key}) {
+				t.Fatalf("object %s left after the upload was erased (%v)", o.Key, o.Err)
+			}
+		})
 	}
-	e.mu.Lock()
-	e.modify = nil
-	e.mu.Unlock()
-	if off := e.offset(t, url); off != partPlain {
-		t.Fatalf("offset %d, want the one stored part, %d", off, partPlain)
-	}
-	var uploadID, key string
-	if err := e.db.Owner.QueryRow(`SELECT multipart_id, object_key FROM uploads WHERE id = $1`, idOf(url)).Scan(&uploadID, &key); err != nil {
-		t.Fatal(err)
-	}
-	parts, err := minio.Core{Client: e.client}.ListObjectParts(t.Context(), e.bucket, key, uploadID, 0, 100)
-	if err != nil || len(parts.ObjectParts) != 1 {
-		t.Fatalf("%d parts stored (%v), want 1", len(parts.ObjectParts), err)
-	}
-	if resp := e.patch(t, url, partPlain, plain[partPlain:], nil); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("resumed PATCH: %s", resp.Status)
-	}
-	e.checkObject(t, url, plain)
 }
 
 // An upload declared at 256 MiB or more is stored in 16 MiB parts; a PATCH that ends

@@ -3,11 +3,13 @@ package upload
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"database/sql"
 	"encoding"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,12 +30,14 @@ import (
 // storeUpload is one upload during one request. Its state comes from its row and from
 // the parts MinIO lists; the request holds the upload's lock.
 type storeUpload struct {
-	s       *Store
-	row     storeRow
-	loaded  bool
-	parts   []minio.ObjectPart // stored parts, numbered 1…
-	digest  hash.Hash          // SHA-256 of the plaintext in parts; nil when not known
-	pending *storePending      // the part being stored, if any (see flush)
+	s        *Store
+	row      storeRow
+	loaded   bool
+	parts    []minio.ObjectPart       // stored parts, numbered 1…
+	digest   hash.Hash                // SHA-256 of the plaintext in parts; nil when not known
+	inflight []*storePending          // parts being stored, in order (see flush)
+	failed   bool                     // a part failed in this request: no more are stored
+	orphans  map[int]minio.ObjectPart // parts stored after one that failed (see flush)
 }
 
 // errStoreUnfinishable answers a length that would end the file on a chunk already
@@ -73,11 +77,22 @@ func (u *storeUpload) load(ctx context.Context) error {
 		}
 		marker = res.NextPartNumberMarker
 	}
+	u.orphans = nil
+	for i, p := range parts {
+		if p.PartNumber != i+1 {
+			// Parts after a gap were stored while a part before them failed. They are not
+			// the upload's; flush checks that what is sealed again for them is the same.
+			u.orphans = map[int]minio.ObjectPart{}
+			for _, o := range parts[i:] {
+				u.orphans[o.PartNumber] = o
+			}
+			parts = parts[:i]
+			break
+		}
+	}
 	for i, p := range parts {
 		num := i + 1
 		switch {
-		case p.PartNumber != num:
-			return fmt.Errorf("upload %s: part %d missing", u.row.ID, num)
 		case p.Size > u.full(num), p.Size < u.full(num) && num != len(parts):
 			return fmt.Errorf("upload %s: part %d has %d bytes", u.row.ID, num, p.Size)
 		}
@@ -238,7 +253,7 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 	}
 	p := u.s.part(u)
 	defer func() { u.s.release(p) }()
-	defer u.settle() // a part still being stored when write fails; its error is reported below
+	defer u.settleAll() // parts still being stored when write fails; the failure is reported below
 	if u.tail() > 0 {
 		if err := u.readTail(ctx, id, p); err != nil {
 			return err
@@ -289,14 +304,14 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 			break
 		}
 	}
-	if err := u.settle(); err != nil {
+	if err := u.settleAll(); err != nil {
 		return err
 	}
 	if !u.complete() && u.sizeKnown() && limit() == 0 {
 		if p, err = u.flush(ctx, stream, p, true); err != nil {
 			return err
 		}
-		if err := u.settle(); err != nil {
+		if err := u.settleAll(); err != nil {
 			return err
 		}
 	}
@@ -320,7 +335,7 @@ func (s *Store) part(u *storeUpload) *partBuffer {
 		b = &nb
 	}
 	p := &partBuffer{b: (*b)[:need], cpp: u.row.ChunksPerPart}
-	if len(u.parts) == 0 && u.pending == nil {
+	if len(u.parts) == 0 && len(u.inflight) == 0 {
 		p.pre = copy(p.b, u.row.HeaderNonce)
 	}
 	return p
@@ -353,13 +368,23 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 	return h
 }
 
+// storeInFlight is how many parts of one request may be in flight to MinIO at once while
+// the next is read: MinIO stores two parts side by side faster than one after the other.
+const storeInFlight = 2
+
 // flush seals the part in place and starts storing it as the next part of the multipart
-// upload; it returns an empty buffer for the part after it. It first waits for the part
-// before (settle), so a part is sealed only once every part before it is stored: a chunk
-// counter is never sealed with data that may yet be replaced.
+// upload; it returns an empty buffer for the part after it. With storeInFlight parts in
+// flight, it first waits for the oldest.
+//
+// Parts are sealed in order, each chunk counter once per request. When a part fails while a
+// later one is stored, the later one stays in MinIO outside the upload (an orphan) and the
+// offset ends before the failed part. When the uploader sends those bytes again, the part is
+// sealed again under the same counters: flush stores it only if its ciphertext is the orphan's
+// (same plaintext, same ciphertext: nothing new is revealed). Different bytes would reuse the
+// nonces with other data; that upload is refused and erased.
 func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) (*partBuffer, error) {
 	// The running digest takes this part's plaintext before sealing overwrites it, while the
-	// part before is still being stored; it replaces the recorded one only once this part is.
+	// parts before are still being stored; it is recorded once this part is stored.
 	var next hash.Hash
 	if base := u.runningDigest(); base != nil {
 		next = sha256.New()
@@ -367,13 +392,15 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 		p.hashPlaintext(next)
 	}
-	if err := u.settle(); err != nil {
-		return p, err
+	if len(u.inflight) == storeInFlight {
+		if err := u.settleFirst(); err != nil {
+			return p, err
+		}
 	}
-	if u.digest == nil {
-		next = nil // the part before could not record it
+	if u.failed {
+		return p, errors.New("upload: a part failed to store")
 	}
-	num := len(u.parts) + 1
+	num := len(u.parts) + len(u.inflight) + 1
 	if num > storeMaxParts {
 		return p, handler.ErrMaxSizeExceeded
 	}
@@ -388,50 +415,81 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 		}
 	}
 	plain := int64(p.n)
-	sealed, err := p.seal(stream, uint64(len(u.parts))*uint64(u.row.ChunksPerPart), final)
+	sealed, err := p.seal(stream, uint64(num-1)*uint64(u.row.ChunksPerPart), final)
 	if err != nil {
 		return p, err
 	}
 	f := &storePending{done: make(chan struct{}), num: num, plain: plain, size: int64(len(sealed)), buf: p, next: next}
-	u.pending = f
+	if len(u.inflight) > 0 {
+		f.prev = u.inflight[len(u.inflight)-1]
+	}
+	if o, ok := u.orphans[num]; ok {
+		sum := md5.Sum(sealed)
+		if o.Size != f.size || strings.Trim(o.ETag, `"`) != hex.EncodeToString(sum[:]) {
+			u.settleAll()
+			u.s.log.WarnContext(ctx, "upload resent other bytes for a part already sealed", "upload", u.row.ID, "part", num)
+			u.eraseAfter(ctx)
+			return p, errStoreDiverged
+		}
+		f.stored = strings.Trim(o.ETag, `"`) // the same ciphertext is stored already
+	}
+	u.inflight = append(u.inflight, f)
 	go f.store(context.WithoutCancel(ctx), u.s, u.row, sealed)
 	u.s.log.DebugContext(ctx, "part sealed", "upload", u.row.ID, "part", num, "final", final)
 	return u.s.part(u), nil
 }
 
+// errStoreDiverged answers bytes sent again that differ from those first received for a
+// part that was stored (see flush); the upload is erased.
+var errStoreDiverged = handler.NewError("ERR_UPLOAD_DIVERGED",
+	"the bytes sent again differ from those received before; the upload was erased, start a new one", http.StatusConflict)
+
 // storePending is a part being stored in the background while the request reads the next.
 type storePending struct {
 	done        chan struct{}
+	prev        *storePending // the part before, when also in flight
 	num         int
 	plain, size int64
 	buf         *partBuffer
 	next        hash.Hash // the running digest including this part; nil when not kept
+	stored      string    // the ETag of the same ciphertext stored before, if any: no PUT
 
 	// set by store before done is closed
 	etag     string
 	err      error
+	inOrder  bool   // this part and every part before it in flight are stored
 	recorded []byte // the digest state recorded with the part; nil when not recorded
 }
 
 // store sends the sealed part, with a CRC32C checksum MinIO verifies (a part not received
-// intact is refused), and records the running digest with the part's ETag. It does not
-// touch the upload: settle applies the outcome. It runs detached from the request's
-// cancellation, so that a part is either stored or failed before the request ends.
+// intact is refused), and, once the part before is stored and recorded, records the running
+// digest with the part's ETag. It does not touch the upload: settleFirst applies the outcome.
+// It runs detached from the request's cancellation, so that a part is either stored or failed
+// before the request ends.
 func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed []byte) {
 	defer close(f.done)
-	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(sealed, storeCastagnoli))
-	part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID, f.num,
-		bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{
-			DisableContentSha256: true,
-			CustomHeader:         http.Header{"X-Amz-Checksum-Crc32c": {base64.StdEncoding.EncodeToString(sum[:])}},
-		})
-	if err != nil {
-		f.err = fmt.Errorf("upload: store part %d: %w", f.num, err)
-		return
+	if f.stored != "" {
+		f.etag = f.stored
+	} else {
+		var sum [4]byte
+		binary.BigEndian.PutUint32(sum[:], crc32.Checksum(sealed, storeCastagnoli))
+		part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID, f.num,
+			bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{
+				DisableContentSha256: true,
+				CustomHeader:         http.Header{"X-Amz-Checksum-Crc32c": {base64.StdEncoding.EncodeToString(sum[:])}},
+			})
+		if err != nil {
+			f.err = fmt.Errorf("upload: store part %d: %w", f.num, err)
+		} else {
+			f.etag = strings.Trim(part.ETag, `"`)
+		}
 	}
-	f.etag = strings.Trim(part.ETag, `"`)
-	if f.next == nil {
+	if f.prev != nil {
+		<-f.prev.done
+	}
+	f.inOrder = f.err == nil && (f.prev == nil || f.prev.inOrder)
+	// The recorded digest and ETags cover parts 1…num only when every one of them is recorded.
+	if !f.inOrder || f.next == nil || (f.prev != nil && f.prev.recorded == nil) {
 		return
 	}
 	state, err := f.next.(encoding.BinaryMarshaler).MarshalBinary()
@@ -448,49 +506,62 @@ func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed
 
 var storeCastagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// runningDigest returns the digest of the plaintext up to the end of the part being stored,
-// or of the stored parts when none is; nil when it is not kept.
+// runningDigest returns the digest of the plaintext up to the end of the last part in
+// flight, or of the stored parts when none is; nil when it is not kept.
 func (u *storeUpload) runningDigest() hash.Hash {
-	if u.pending != nil {
-		return u.pending.next
+	if n := len(u.inflight); n > 0 {
+		return u.inflight[n-1].next
 	}
 	return u.digest
 }
 
-// pendingPlain returns the plaintext bytes of the part being stored, if any.
+// pendingPlain returns the plaintext bytes of the parts in flight.
 func (u *storeUpload) pendingPlain() int64 {
-	if u.pending == nil {
-		return 0
+	var n int64
+	for _, f := range u.inflight {
+		n += f.plain
 	}
-	return u.pending.plain
+	return n
 }
 
-// settle waits for the part being stored, if any, and takes its outcome into the upload:
-// a stored part is added to the parts, with the running digest when it was recorded (else
-// the digest is dropped and finishing reads the object back instead).
-func (u *storeUpload) settle() error {
-	f := u.pending
-	if f == nil {
-		return nil
-	}
+// settleFirst waits for the oldest part in flight and takes its outcome into the upload: a
+// part stored after every part before it is added to the parts, with the running digest;
+// one stored after a part that failed is an orphan. It returns the part's own failure.
+func (u *storeUpload) settleFirst() error {
+	f := u.inflight[0]
 	<-f.done
-	u.pending = nil
+	u.inflight = u.inflight[1:]
 	u.s.release(f.buf)
 	if f.err != nil {
+		u.failed = true
 		return f.err
 	}
+	if u.failed {
+		if u.orphans == nil {
+			u.orphans = map[int]minio.ObjectPart{}
+		}
+		u.orphans[f.num] = minio.ObjectPart{PartNumber: f.num, ETag: f.etag, Size: f.size}
+		return nil
+	}
+	delete(u.orphans, f.num)
 	u.parts = append(u.parts, minio.ObjectPart{PartNumber: f.num, ETag: f.etag, Size: f.size})
-	if f.next == nil {
-		return nil
-	}
-	u.digest = nil
-	if f.recorded == nil {
-		return nil
-	}
-	u.row.HashState, u.row.HashParts = f.recorded, sql.NullInt64{Int64: int64(f.num), Valid: true}
-	u.row.PartETags = append(u.row.PartETags, f.etag)
 	u.digest = f.next
+	if f.recorded != nil {
+		u.row.HashState, u.row.HashParts = f.recorded, sql.NullInt64{Int64: int64(f.num), Valid: true}
+		u.row.PartETags = append(u.row.PartETags, f.etag)
+	}
 	return nil
+}
+
+// settleAll waits for every part in flight and returns the first failure.
+func (u *storeUpload) settleAll() error {
+	var first error
+	for len(u.inflight) > 0 {
+		if err := u.settleFirst(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // readTail decrypts the tail into the part buffer and checks it ends where recorded.
