@@ -156,16 +156,17 @@ type storeRow struct {
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // storeLargeUpload is the length from which parts hold at least storeLargeChunks chunks
-// (16 MiB): MinIO stores fewer, larger parts faster (make bench: a PutObject in 5 MiB parts
-// takes about 1.3 times as long as in 16 MiB parts). Smaller uploads keep 5 MiB parts, so
+// (8 MiB): MinIO stores fewer, larger parts faster (make bench: a PutObject in 5 MiB parts
+// takes about 1.3 times as long as in 16 MiB parts). With storeInFlight parts in flight and one
+// being read, an upload holds 32 MiB of part buffers. Smaller uploads keep 5 MiB parts, so
 // that tus clients sending small PATCHes rarely leave a tail.
 const (
 	storeLargeUpload = 256 << 20
-	storeLargeChunks = 256
+	storeLargeChunks = 128
 )
 
 // storeChunksPerPart picks how many age chunks go in each part for an upload of at most
-// size bytes, declared or (deferred) the store's maximum: parts of at least 5 MiB (16 MiB
+// size bytes, declared or (deferred) the store's maximum: parts of at least 5 MiB (8 MiB
 // for a declared length from storeLargeUpload on), at most 10,000 of them.
 func storeChunksPerPart(size int64, declared bool) int {
 	minimum := (storeMinPartSize + vault.SealedChunkSize - 1) / vault.SealedChunkSize

@@ -938,7 +938,7 @@ func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 	}
 }
 
-// An upload declared at 256 MiB or more is stored in 16 MiB parts; a PATCH that ends
+// An upload declared at 256 MiB or more is stored in 8 MiB parts; a PATCH that ends
 // inside a part leaves the rest as a tail, counted in the offset.
 func TestStoreLargeUploadParts(t *testing.T) {
 	e := newStoreEnv(t, nil)

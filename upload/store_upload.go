@@ -370,7 +370,7 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 
 // storeInFlight is how many parts of one request may be in flight to MinIO at once while
 // the next is read: MinIO stores two parts side by side faster than one after the other.
-const storeInFlight = 2
+const storeInFlight = 3
 
 // flush seals the part in place and starts storing it as the next part of the multipart
 // upload; it returns an empty buffer for the part after it. With storeInFlight parts in
