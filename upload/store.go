@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
-	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -95,7 +94,7 @@ type Store struct {
 	cfg  StoreConfig
 	core minio.Core
 	log  *slog.Logger
-	bufs sync.Pool // *[]byte part buffers
+	bufs partBuffers
 }
 
 // NewStore returns a Store. See StoreConfig for the defaults.

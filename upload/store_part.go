@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -113,4 +114,43 @@ func (l *storeLookahead) more() (bool, error) {
 		err = nil
 	}
 	return false, err
+}
+
+// partBuffers keeps part buffers for reuse, a few of each size. A part buffer is large (5 to
+// 8 MiB, more for uploads over 50 GiB); dropped to the garbage collector, it would stay in the
+// heap until the next collection and make the heap grow by as much again (GOGC): an upload's
+// buffers are reused instead, so its memory stays at its storeInFlight+1 buffers.
+type partBuffers struct {
+	mu   sync.Mutex
+	free map[int][][]byte
+}
+
+// keepPartBuffers is how many free buffers of each size are kept: enough for two uploads.
+const keepPartBuffers = 2 * (storeInFlight + 1)
+
+// get returns a buffer of n bytes, zeroed.
+func (b *partBuffers) get(n int) []byte {
+	b.mu.Lock()
+	if l := b.free[n]; len(l) > 0 {
+		buf := l[len(l)-1]
+		b.free[n] = l[:len(l)-1]
+		b.mu.Unlock()
+		return buf
+	}
+	b.mu.Unlock()
+	return make([]byte, n)
+}
+
+// put clears buf (no plaintext is left behind) and keeps it for reuse, unless enough of its
+// size are kept already.
+func (b *partBuffers) put(buf []byte) {
+	clear(buf)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.free == nil {
+		b.free = map[int][][]byte{}
+	}
+	if len(b.free[len(buf)]) < keepPartBuffers {
+		b.free[len(buf)] = append(b.free[len(buf)], buf)
+	}
 }

@@ -110,3 +110,27 @@ func TestStoreLookahead(t *testing.T) {
 		t.Fatalf("more() over a failing reader = %v, %v", more, err)
 	}
 }
+
+// Part buffers come back zeroed and are reused by size, a bounded number of each.
+func TestPartBuffers(t *testing.T) {
+	var b partBuffers
+	first := b.get(1000)
+	copy(first, "plaintext")
+	b.put(first)
+	again := b.get(1000)
+	if &again[0] != &first[0] {
+		t.Fatal("a free buffer of the size asked for was not reused")
+	}
+	if string(again[:9]) == "plaintext" {
+		t.Fatal("a reused buffer still holds what was written in it")
+	}
+	if other := b.get(2000); len(other) != 2000 || &other[0] == &first[0] {
+		t.Fatal("a buffer of another size was handed out")
+	}
+	for range keepPartBuffers + 3 {
+		b.put(make([]byte, 3000))
+	}
+	if n := len(b.free[3000]); n != keepPartBuffers {
+		t.Fatalf("%d free buffers kept, want %d", n, keepPartBuffers)
+	}
+}

@@ -329,23 +329,14 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 // part returns an empty buffer for the next part of u.
 func (s *Store) part(u *storeUpload) *partBuffer {
 	need := int(u.full(1))
-	b, _ := s.bufs.Get().(*[]byte)
-	if b == nil || cap(*b) < need {
-		nb := make([]byte, need)
-		b = &nb
-	}
-	p := &partBuffer{b: (*b)[:need], cpp: u.row.ChunksPerPart}
+	p := &partBuffer{b: s.bufs.get(need), cpp: u.row.ChunksPerPart}
 	if len(u.parts) == 0 && len(u.inflight) == 0 {
 		p.pre = copy(p.b, u.row.HeaderNonce)
 	}
 	return p
 }
 
-func (s *Store) release(p *partBuffer) {
-	clear(p.b) // leave no plaintext behind in a pooled buffer
-	b := p.b[:0]
-	s.bufs.Put(&b)
-}
+func (s *Store) release(p *partBuffer) { s.bufs.put(p.b) }
 
 // restoreDigest returns the running SHA-256 of the plaintext in the stored parts, when the
 // recorded state covers exactly those parts, as recorded; nil otherwise.
