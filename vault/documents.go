@@ -2,11 +2,11 @@ package vault
 
 import (
 	"context"
-
 	"errors"
-	"filippo.io/age"
 	"fmt"
 	"io"
+
+	"filippo.io/age"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -27,9 +27,10 @@ type Documents struct {
 // The returned ReaderAt also has a method Stream() (io.ReadCloser, error): the whole plaintext
 // from its first byte through one sequential GET, decrypted with age.Decrypt as it arrives —
 // the fast path for reading a document whole. A stream that ends early, or a damaged chunk,
-// is a read error, never a short clean EOF.
+// is a read error, never a short clean EOF. The object's header is opened once per Open (and
+// not at all when the key cache remembers it, see Keys).
 func (d *Documents) Open(ctx context.Context, docID, objectKey string, encryptedSize int64) (io.ReaderAt, int64, error) {
-	id, err := d.Keys.Identity(ctx, docID)
+	id, err := d.Keys.openIdentity(ctx, docID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -37,7 +38,8 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 	if w <= 0 {
 		w = DefaultWindow
 	}
-	ra, size, err := OpenReaderAt(ctx, MinIOObject{Client: d.Client, Bucket: d.Bucket, Key: objectKey}, encryptedSize, id, w)
+	src := MinIOObject{Client: d.Client, Bucket: d.Bucket, Key: objectKey}
+	ra, size, err := OpenReaderAt(ctx, src, encryptedSize, id, w)
 	if err != nil {
 		return nil, 0, err
 	}
