@@ -98,6 +98,90 @@ func (e *documentsEnv) readAll(ctx context.Context, docID string, encSize int64)
 	return b, err
 }
 
+// TestOpenGETs counts the requests of opening and reading documents: one GET in all for a
+// document that fits the window, whether read whole or at random; one for the header, one
+// for the final window and one for the stream of a larger one.
+func TestOpenGETs(t *testing.T) {
+	window := int64(4 * SealedChunkSize)
+	e := newDocumentsEnv(t, newKeyring(t, 1), window)
+	ctx := t.Context()
+	tests := []struct {
+		name       string
+		size       int
+		wholeGETs  int
+		randomGETs int
+	}{
+		{"one byte", 1, 1, 1},
+		{"16 KiB", 16 << 10, 1, 1},
+		{"three chunks", 3*ChunkSize + 7, 1, 1},
+		{"nearly a window", 3*ChunkSize + 60000, 1, 1},
+		{"larger than a window", 9*ChunkSize + 3, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docID := "doc-" + tt.name
+			enc := e.store(t, e.docs.Keys, docID, tt.size)
+			e.gets.count()
+			got, err := e.readAll(ctx, docID, enc)
+			if err != nil || !bytes.Equal(got, e.plain[docID]) {
+				t.Fatalf("read %d bytes: %v", len(got), err)
+			}
+			if n := e.gets.count(); n != tt.wholeGETs {
+				t.Errorf("a whole read made %d GETs, want %d", n, tt.wholeGETs)
+			}
+			if tt.randomGETs == 0 {
+				return
+			}
+			ra, size, err := e.docs.Open(ctx, docID, docID, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, off := range []int64{size - 1, 0, size / 2} {
+				b := make([]byte, min(100, size-off))
+				if n, err := ra.ReadAt(b, off); (err != nil && !(err == io.EOF && n == len(b))) || !bytes.Equal(b, e.plain[docID][off:off+int64(len(b))]) {
+					t.Fatalf("ReadAt %d: %v", off, err)
+				}
+			}
+			if n := e.gets.count(); n != tt.randomGETs {
+				t.Errorf("random reads made %d GETs, want %d", n, tt.randomGETs)
+			}
+		})
+	}
+}
+
+// TestOpenDetectsDamage: a small document held in memory is still authenticated, whole and
+// at random, and a truncated one does not open.
+func TestOpenDetectsDamage(t *testing.T) {
+	e := newDocumentsEnv(t, newKeyring(t, 1), 0)
+	ctx := t.Context()
+	enc := e.store(t, e.docs.Keys, "doc", 3*ChunkSize)
+	obj, err := e.m.Client.GetObject(ctx, e.m.Bucket, "doc", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file[len(file)-2*SealedChunkSize] ^= 1 // in the second chunk
+	if _, err := e.m.Client.PutObject(ctx, e.m.Bucket, "doc", bytes.NewReader(file), int64(len(file)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.readAll(ctx, "doc", enc); err == nil {
+		t.Fatal("a damaged document read whole without error")
+	}
+	ra, _, err := e.docs.Open(ctx, "doc", "doc", enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ra.ReadAt(make([]byte, 10), ChunkSize+5); err == nil {
+		t.Fatal("a damaged chunk read at random without error")
+	}
+	if _, _, err := e.docs.Open(ctx, "doc", "doc", enc-1); err == nil {
+		t.Fatal("a document opened with a wrong size")
+	}
+}
+
 // TestOpenKeyCache: a key remembered by the cache is not served once shredded (by this
 // process or another), and a key re-wrapped by rotation is unwrapped afresh.
 func TestOpenKeyCache(t *testing.T) {
