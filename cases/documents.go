@@ -106,7 +106,7 @@ func (c *Cases) DocumentsFor(ctx context.Context, s access.Subject, caseID strin
 // Document returns one document; ErrNotFound when there is none.
 func (c *Cases) Document(ctx context.Context, id string) (Document, error) {
 	var r documentRow
-	err := c.db.GetContext(ctx, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
+	err := c.stmts.get(ctx, c.db, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}

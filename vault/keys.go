@@ -35,6 +35,7 @@ type Keys struct {
 
 	cacheOnce sync.Once
 	cache     *keyCache
+	stmts     prepared
 }
 
 // NewKeys returns the document keys stored in db, wrapped with kr.
@@ -108,7 +109,7 @@ func (k *Keys) keyCache() *keyCache {
 // wrapped reads a document's wrapped key.
 func (k *Keys) wrapped(ctx context.Context, docID string) ([]byte, error) {
 	var wrapped []byte
-	err := k.db.GetContext(ctx, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
+	err := k.stmts.get(ctx, k.db, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
