@@ -87,6 +87,32 @@ func (c *Cases) StoredObject(ctx context.Context, id string) (Stored, error) {
 	return Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}, nil
 }
 
+// StoredDocument returns a document and, when it is available, its storage facts (nil
+// otherwise, where StoredObject answers ErrNotFound), read together in one query: what a
+// request that opens a document needs of the registry. ErrNotFound when there is no document.
+func (c *Cases) StoredDocument(ctx context.Context, id string) (Document, *Stored, error) {
+	var r struct {
+		documentRow
+		Key   string         `db:"object_key"`
+		Size  sql.NullInt64  `db:"encrypted_size"`
+		Type  sql.NullString `db:"sniffed_type"`
+		Flags pq.StringArray `db:"flags"`
+	}
+	err := c.stmts.get(ctx, c.db, &r, `SELECT `+documentColumns+`, object_key, encrypted_size, sniffed_type, flags
+		FROM documents WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Document{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return Document{}, nil, fmt.Errorf("get document: %w", err)
+	}
+	d := r.documentRow.value()
+	if d.Status != "available" || !r.Size.Valid {
+		return d, nil, nil
+	}
+	return d, &Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}, nil
+}
+
 // Forget deletes a document's registry row (after its key was shredded and its object deleted).
 func (c *Cases) Forget(ctx context.Context, id string) error {
 	res, err := c.db.ExecContext(ctx, `DELETE FROM documents WHERE id = $1`, id)

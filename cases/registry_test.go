@@ -1,6 +1,8 @@
 package cases_test
 
 import (
+	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -23,5 +25,39 @@ func TestRegisterWithoutFlags(t *testing.T) {
 		if err != nil || len(st.Flags) != len(flags) || st.EncryptedSize != 300 {
 			t.Errorf("stored %+v, %v", st, err)
 		}
+	}
+}
+
+// StoredDocument reads in one query what Document and StoredObject read in two, and tells an
+// available document from one that is not (no storage facts) and from a missing one.
+func TestStoredDocument(t *testing.T) {
+	f := newFixture(t)
+	ann := f.subject("ann@example.org", access.RoleApplicant)
+	c := f.create(ann, "Maria")
+	err := f.cases.Register(f.ctx, cases.NewDocument{ID: "doc-a", CaseID: c.ID, Kind: "clinical_history", Filename: "h.pdf",
+		UploadedBy: ann.AccountID, ObjectKey: "objects/doc-a", Size: 5, EncryptedSize: 300, SHA256: [32]byte{1},
+		SniffedType: "pdf", Flags: []string{"pdf_javascript"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time on the prepared statement
+		doc, st, err := f.cases.StoredDocument(f.ctx, "doc-a")
+		if err != nil || st == nil {
+			t.Fatalf("StoredDocument: %+v, %v", st, err)
+		}
+		wantDoc, _ := f.cases.Document(f.ctx, "doc-a")
+		wantSt, _ := f.cases.StoredObject(f.ctx, "doc-a")
+		if !reflect.DeepEqual(doc, wantDoc) || !reflect.DeepEqual(*st, wantSt) {
+			t.Fatalf("StoredDocument = %+v, %+v; want %+v, %+v", doc, *st, wantDoc, wantSt)
+		}
+	}
+	if _, err := f.db.Owner.ExecContext(f.ctx, `UPDATE documents SET status = 'rejected' WHERE id = 'doc-a'`); err != nil {
+		t.Fatal(err)
+	}
+	if doc, st, err := f.cases.StoredDocument(f.ctx, "doc-a"); err != nil || st != nil || doc.Status != "rejected" {
+		t.Errorf("rejected document: %+v, %+v, %v", doc, st, err)
+	}
+	if _, _, err := f.cases.StoredDocument(f.ctx, "missing"); !errors.Is(err, cases.ErrNotFound) {
+		t.Errorf("missing document: %v", err)
 	}
 }
