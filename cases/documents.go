@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -61,6 +62,15 @@ type documentRow struct {
 
 const documentColumns = `id, case_id, kind, filename, filetype, status, size, sha256, uploaded_by,
 	uploaded_by_invitation, created_at, finished_at`
+
+// documentColumnsOf is documentColumns qualified with a table alias.
+func documentColumnsOf(alias string) string {
+	cols := strings.Split(documentColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 func (r documentRow) value() Document {
 	d := Document{ID: r.ID, CaseID: r.CaseID, Kind: r.Kind, Filename: r.Filename, Filetype: r.Filetype, Status: r.Status,

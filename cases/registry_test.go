@@ -41,23 +41,39 @@ func TestStoredDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // the second time on the prepared statement
-		doc, st, err := f.cases.StoredDocument(f.ctx, "doc-a")
-		if err != nil || st == nil {
-			t.Fatalf("StoredDocument: %+v, %v", st, err)
+		rec, err := f.cases.StoredDocument(f.ctx, "doc-a")
+		if err != nil || rec.Stored == nil {
+			t.Fatalf("StoredDocument: %+v, %v", rec, err)
 		}
 		wantDoc, _ := f.cases.Document(f.ctx, "doc-a")
 		wantSt, _ := f.cases.StoredObject(f.ctx, "doc-a")
-		if !reflect.DeepEqual(doc, wantDoc) || !reflect.DeepEqual(*st, wantSt) {
-			t.Fatalf("StoredDocument = %+v, %+v; want %+v, %+v", doc, *st, wantDoc, wantSt)
+		wantCase, _ := f.cases.CaseFacts(f.ctx, c.ID)
+		if !reflect.DeepEqual(rec.Document, wantDoc) || !reflect.DeepEqual(*rec.Stored, wantSt) || !reflect.DeepEqual(rec.Case, wantCase) {
+			t.Fatalf("StoredDocument = %+v; want %+v, %+v, %+v", rec, wantDoc, wantSt, wantCase)
 		}
+		wantFacts := wantDoc.Facts()
+		wantFacts.Case = &wantCase
+		if !reflect.DeepEqual(rec.Facts(), wantFacts) {
+			t.Fatalf("Facts = %+v, want %+v", rec.Facts(), wantFacts)
+		}
+	}
+	// The case's reviewers are its facts' reviewers.
+	cm := f.subject("cm@example.org", access.RoleCaseManager)
+	f.subject("rev@example.org", access.RoleReviewer)
+	if _, err := f.cases.Assign(f.ctx, cm, c.ID, "rev@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := f.cases.StoredDocument(f.ctx, "doc-a")
+	if wantCase, _ := f.cases.CaseFacts(f.ctx, c.ID); len(rec.Case.Reviewers) != 1 || !reflect.DeepEqual(rec.Case, wantCase) {
+		t.Errorf("case facts %+v, want %+v", rec.Case, wantCase)
 	}
 	if _, err := f.db.Owner.ExecContext(f.ctx, `UPDATE documents SET status = 'rejected' WHERE id = 'doc-a'`); err != nil {
 		t.Fatal(err)
 	}
-	if doc, st, err := f.cases.StoredDocument(f.ctx, "doc-a"); err != nil || st != nil || doc.Status != "rejected" {
-		t.Errorf("rejected document: %+v, %+v, %v", doc, st, err)
+	if rec, err := f.cases.StoredDocument(f.ctx, "doc-a"); err != nil || rec.Stored != nil || rec.Status != "rejected" {
+		t.Errorf("rejected document: %+v, %v", rec, err)
 	}
-	if _, _, err := f.cases.StoredDocument(f.ctx, "missing"); !errors.Is(err, cases.ErrNotFound) {
+	if _, err := f.cases.StoredDocument(f.ctx, "missing"); !errors.Is(err, cases.ErrNotFound) {
 		t.Errorf("missing document: %v", err)
 	}
 }

@@ -17,8 +17,8 @@ import (
 
 // Documents is the document registry (*cases.Cases).
 type Documents interface {
-	// StoredDocument is the registry row with its storage facts (nil unless available).
-	StoredDocument(ctx context.Context, id string) (cases.Document, *cases.Stored, error)
+	// StoredDocument is the registry row with its storage facts and its case's facts.
+	StoredDocument(ctx context.Context, id string) (cases.DocumentRecord, error)
 	Forget(ctx context.Context, id string) error
 }
 
@@ -201,19 +201,20 @@ func (b *documentBody) Close() error {
 
 // authorizedDocument asks the policy whether the caller may do a on the document of the
 // route's id, auditing a refusal as auditAction, and returns the document's registry entry
-// and its storage facts (nil unless available). The registry row is read once, and the policy
-// decides on its facts (a missing row is the zero facts: the same 404 as an invisible one).
+// and its storage facts (nil unless available). The registry row is read once, with its case's
+// facts, and the policy decides on those facts (a missing row is the zero facts: the same 404
+// as an invisible one).
 // On false the answer has been sent.
 func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction string) (cases.Document, *cases.Stored, bool) {
 	ctx, subj, id := c.Request.Context(), subjectOf(c), c.Param("id")
-	doc, stored, err := s.cfg.Documents.StoredDocument(ctx, id)
+	rec, err := s.cfg.Documents.StoredDocument(ctx, id)
 	if err != nil && !errors.Is(err, cases.ErrNotFound) {
 		s.fail(c, err)
 		return cases.Document{}, nil, false
 	}
 	var facts access.DocumentFacts
 	if err == nil {
-		facts = doc.Facts()
+		facts = rec.Facts()
 	}
 	if err := s.cfg.Policy.AuthorizeDocumentFacts(ctx, subj, a, facts); err != nil {
 		if reason := denialReason(err); reason != "" {
@@ -223,7 +224,7 @@ func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction
 		}
 		return cases.Document{}, nil, false
 	}
-	return doc, stored, true
+	return rec.Document, rec.Stored, true
 }
 
 var errConsentRequired = &codedError{status: http.StatusForbidden, code: "consent_required",
