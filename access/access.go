@@ -91,6 +91,7 @@ type env struct {
 	seal      *sealer
 	dummyHash string
 	public    *url.URL
+	stmts     prepared
 }
 
 // New checks cfg and builds the service.

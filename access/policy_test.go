@@ -156,6 +156,19 @@ func TestPolicyMatrix(t *testing.T) {
 				if got := answer(p.AuthorizeDocument(f.ctx, w.subjects[role], row.action, docID)); got != want[j] {
 					t.Errorf("%s %s on %s: %s, want %s", role, row.action, docID, got, want[j])
 				}
+				// The same answer on the facts of the registry row (the zero facts when
+				// missing), without and with the case's facts read in the same query.
+				facts, _ := f.cases.DocumentFacts(f.ctx, docID)
+				if got := answer(p.AuthorizeDocumentFacts(f.ctx, w.subjects[role], row.action, facts)); got != want[j] {
+					t.Errorf("%s %s on the facts of %s: %s, want %s", role, row.action, docID, got, want[j])
+				}
+				var withCase access.DocumentFacts
+				if rec, err := f.cases.StoredDocument(f.ctx, docID); err == nil {
+					withCase = rec.Facts()
+				}
+				if got := answer(p.AuthorizeDocumentFacts(f.ctx, w.subjects[role], row.action, withCase)); got != want[j] {
+					t.Errorf("%s %s on the facts of %s with its case's: %s, want %s", role, row.action, docID, got, want[j])
+				}
 			}
 		}
 	}
@@ -199,6 +212,26 @@ func TestPolicyMatrix(t *testing.T) {
 			if err := p.Authorize(f.ctx, s, access.ActionCaseRead, w.related); !errors.Is(err, access.ErrUnauthenticated) {
 				t.Errorf("%+v: %v", s, err)
 			}
+			if err := p.AuthorizeDocumentFacts(f.ctx, s, access.ActionDocumentRead, access.DocumentFacts{}); !errors.Is(err, access.ErrUnauthenticated) {
+				t.Errorf("%+v on a missing document: %v", s, err)
+			}
+		}
+	})
+	t.Run("case facts given with a document's are decided on, unless of another case", func(t *testing.T) {
+		rev := w.subjects[access.RoleReviewer]
+		facts, err := f.cases.DocumentFacts(f.ctx, w.ownerDoc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unassigned := access.CaseFacts{ID: facts.CaseID, OwnerID: "someone"}
+		facts.Case = &unassigned
+		if got := answer(p.AuthorizeDocumentFacts(f.ctx, rev, access.ActionDocumentRead, facts)); got != "404" {
+			t.Errorf("reviewer not among the given case facts: %s, want 404", got)
+		}
+		other := access.CaseFacts{ID: w.other}
+		facts.Case = &other
+		if got := answer(p.AuthorizeDocumentFacts(f.ctx, rev, access.ActionDocumentRead, facts)); got != "ok" {
+			t.Errorf("case facts of another case were not ignored: %s", got)
 		}
 	})
 	t.Run("actions in the wrong place are errors, not answers", func(t *testing.T) {
@@ -208,6 +241,7 @@ func TestPolicyMatrix(t *testing.T) {
 			p.Authorize(f.ctx, cm, access.ActionAuditRead, w.related),
 			p.Authorize(f.ctx, cm, "case.frobnicate", w.related),
 			p.AuthorizeDocument(f.ctx, cm, access.ActionCaseRead, w.ownerDoc),
+			p.AuthorizeDocumentFacts(f.ctx, cm, access.ActionCaseRead, access.DocumentFacts{ID: w.ownerDoc}),
 		} {
 			if err == nil || errors.Is(err, access.ErrForbidden) || errors.Is(err, access.ErrNotFound) {
 				t.Errorf("got %v", err)

@@ -57,6 +57,8 @@ type Writer struct {
 	// The writer goroutine's cache of the tree frontier, valid while the log has cacheSize entries.
 	cache     map[int64]tlog.Hash
 	cacheSize int64
+
+	stmts prepared
 }
 
 type pending struct {
@@ -217,11 +219,11 @@ func (w *Writer) append(ctx context.Context, batch []*pending) (int64, error) {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+	if err := w.stmts.exec(ctx, w.db, tx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
 		return 0, fmt.Errorf("lock: %w", err)
 	}
 	var first int64
-	if err := tx.GetContext(ctx, &first, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`); err != nil {
+	if err := w.stmts.get(ctx, w.db, tx, &first, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`); err != nil {
 		return 0, fmt.Errorf("read last entry: %w", err)
 	}
 	known := map[int64]tlog.Hash{}
@@ -250,10 +252,10 @@ func (w *Writer) append(ctx context.Context, batch []*pending) (int64, error) {
 			hashes = append(hashes, h[:])
 		}
 	}
-	if _, err := tx.ExecContext(ctx, insertEntries, cols.args()...); err != nil {
+	if err := w.stmts.exec(ctx, w.db, tx, insertEntries, cols.args()...); err != nil {
 		return 0, fmt.Errorf("insert entries: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
+	if err := w.stmts.exec(ctx, w.db, tx, `INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
 		pq.Array(idxs), pq.Array(hashes)); err != nil {
 		return 0, fmt.Errorf("insert hashes: %w", err)
 	}

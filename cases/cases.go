@@ -37,8 +37,9 @@ const (
 
 // Cases is the case store. It implements access.Directory.
 type Cases struct {
-	db  *sqlx.DB
-	Now func() time.Time // the clock; time.Now by default
+	db    *sqlx.DB
+	Now   func() time.Time // the clock; time.Now by default
+	stmts prepared
 }
 
 // New returns the store over the runtime connection.
@@ -166,7 +167,7 @@ func (c *Cases) CaseFacts(ctx context.Context, id string) (access.CaseFacts, err
 		OwnerID   string         `db:"owner_id"`
 		Reviewers pq.StringArray `db:"reviewers"`
 	}
-	err := c.db.GetContext(ctx, &r, `SELECT c.id, c.owner_id,
+	err := c.stmts.get(ctx, c.db, &r, `SELECT c.id, c.owner_id,
 		coalesce(array_agg(a.reviewer_id::text) FILTER (WHERE a.reviewer_id IS NOT NULL), '{}') AS reviewers
 		FROM cases c LEFT JOIN assignments a ON a.case_id = c.id WHERE c.id = $1 GROUP BY c.id`, id)
 	if errors.Is(err, sql.ErrNoRows) {

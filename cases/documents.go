@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -62,6 +63,15 @@ type documentRow struct {
 const documentColumns = `id, case_id, kind, filename, filetype, status, size, sha256, uploaded_by,
 	uploaded_by_invitation, created_at, finished_at`
 
+// documentColumnsOf is documentColumns qualified with a table alias.
+func documentColumnsOf(alias string) string {
+	cols := strings.Split(documentColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 func (r documentRow) value() Document {
 	d := Document{ID: r.ID, CaseID: r.CaseID, Kind: r.Kind, Filename: r.Filename, Filetype: r.Filetype, Status: r.Status,
 		SHA256: hex.EncodeToString(r.SHA256), UploadedBy: r.UploadedBy.String,
@@ -106,7 +116,7 @@ func (c *Cases) DocumentsFor(ctx context.Context, s access.Subject, caseID strin
 // Document returns one document; ErrNotFound when there is none.
 func (c *Cases) Document(ctx context.Context, id string) (Document, error) {
 	var r documentRow
-	err := c.db.GetContext(ctx, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
+	err := c.stmts.get(ctx, c.db, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}

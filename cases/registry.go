@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/secondopinion/secondopinion/access"
 )
 
 // NewDocument is a finished, verified upload entering the registry.
@@ -85,6 +87,54 @@ func (c *Cases) StoredObject(ctx context.Context, id string) (Stored, error) {
 		return Stored{}, fmt.Errorf("stored object: %w", err)
 	}
 	return Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}, nil
+}
+
+// DocumentRecord is what a request that opens or erases a document needs of the registry.
+type DocumentRecord struct {
+	Document
+	Stored *Stored          // nil unless the document is available
+	Case   access.CaseFacts // the facts of the document's case, for access.Policy
+}
+
+// Facts is what access.Policy needs to know about the document, with its case's facts.
+func (r DocumentRecord) Facts() access.DocumentFacts {
+	f := r.Document.Facts()
+	c := r.Case
+	f.Case = &c
+	return f
+}
+
+var storedDocumentQuery = `SELECT ` + documentColumnsOf("d") + `, d.object_key, d.encrypted_size, d.sniffed_type,
+	d.flags, c.owner_id, ARRAY(SELECT a.reviewer_id::text FROM assignments a
+		WHERE a.case_id = c.id AND a.reviewer_id IS NOT NULL) AS reviewers
+	FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1`
+
+// StoredDocument returns a document, its storage facts when it is available (where
+// StoredObject answers ErrNotFound otherwise) and its case's facts (as CaseFacts), read in
+// one query. ErrNotFound when there is no document.
+func (c *Cases) StoredDocument(ctx context.Context, id string) (DocumentRecord, error) {
+	var r struct {
+		documentRow
+		Key       string         `db:"object_key"`
+		Size      sql.NullInt64  `db:"encrypted_size"`
+		Type      sql.NullString `db:"sniffed_type"`
+		Flags     pq.StringArray `db:"flags"`
+		OwnerID   string         `db:"owner_id"`
+		Reviewers pq.StringArray `db:"reviewers"`
+	}
+	err := c.stmts.get(ctx, c.db, &r, storedDocumentQuery, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DocumentRecord{}, ErrNotFound
+	}
+	if err != nil {
+		return DocumentRecord{}, fmt.Errorf("get document: %w", err)
+	}
+	rec := DocumentRecord{Document: r.documentRow.value(),
+		Case: access.CaseFacts{ID: r.CaseID, OwnerID: r.OwnerID, Reviewers: []string(r.Reviewers)}}
+	if rec.Status == "available" && r.Size.Valid {
+		rec.Stored = &Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}
+	}
+	return rec, nil
 }
 
 // Forget deletes a document's registry row (after its key was shredded and its object deleted).

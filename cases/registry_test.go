@@ -1,6 +1,8 @@
 package cases_test
 
 import (
+	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -23,5 +25,55 @@ func TestRegisterWithoutFlags(t *testing.T) {
 		if err != nil || len(st.Flags) != len(flags) || st.EncryptedSize != 300 {
 			t.Errorf("stored %+v, %v", st, err)
 		}
+	}
+}
+
+// StoredDocument reads in one query what Document and StoredObject read in two, and tells an
+// available document from one that is not (no storage facts) and from a missing one.
+func TestStoredDocument(t *testing.T) {
+	f := newFixture(t)
+	ann := f.subject("ann@example.org", access.RoleApplicant)
+	c := f.create(ann, "Maria")
+	err := f.cases.Register(f.ctx, cases.NewDocument{ID: "doc-a", CaseID: c.ID, Kind: "clinical_history", Filename: "h.pdf",
+		UploadedBy: ann.AccountID, ObjectKey: "objects/doc-a", Size: 5, EncryptedSize: 300, SHA256: [32]byte{1},
+		SniffedType: "pdf", Flags: []string{"pdf_javascript"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time on the prepared statement
+		rec, err := f.cases.StoredDocument(f.ctx, "doc-a")
+		if err != nil || rec.Stored == nil {
+			t.Fatalf("StoredDocument: %+v, %v", rec, err)
+		}
+		wantDoc, _ := f.cases.Document(f.ctx, "doc-a")
+		wantSt, _ := f.cases.StoredObject(f.ctx, "doc-a")
+		wantCase, _ := f.cases.CaseFacts(f.ctx, c.ID)
+		if !reflect.DeepEqual(rec.Document, wantDoc) || !reflect.DeepEqual(*rec.Stored, wantSt) || !reflect.DeepEqual(rec.Case, wantCase) {
+			t.Fatalf("StoredDocument = %+v; want %+v, %+v, %+v", rec, wantDoc, wantSt, wantCase)
+		}
+		wantFacts := wantDoc.Facts()
+		wantFacts.Case = &wantCase
+		if !reflect.DeepEqual(rec.Facts(), wantFacts) {
+			t.Fatalf("Facts = %+v, want %+v", rec.Facts(), wantFacts)
+		}
+	}
+	// The case's reviewers are its facts' reviewers.
+	cm := f.subject("cm@example.org", access.RoleCaseManager)
+	f.subject("rev@example.org", access.RoleReviewer)
+	if _, err := f.cases.Assign(f.ctx, cm, c.ID, "rev@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := f.cases.StoredDocument(f.ctx, "doc-a")
+	if wantCase, _ := f.cases.CaseFacts(f.ctx, c.ID); len(rec.Case.Reviewers) != 1 || !reflect.DeepEqual(rec.Case, wantCase) {
+		t.Errorf("case facts %+v, want %+v", rec.Case, wantCase)
+	}
+	if _, err := f.db.Owner.ExecContext(f.ctx, `UPDATE documents SET status = 'rejected' WHERE id = 'doc-a'`); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := f.cases.StoredDocument(f.ctx, "doc-a"); err != nil || rec.Stored != nil || rec.Status != "rejected" {
+		t.Errorf("rejected document: %+v, %v", rec, err)
+	}
+	if _, err := f.cases.StoredDocument(f.ctx, "missing"); !errors.Is(err, cases.ErrNotFound) {
+		t.Errorf("missing document: %v", err)
 	}
 }

@@ -43,7 +43,8 @@ func Required(role, kind string) (bool, error) {
 
 // Gate answers for every document read whether the case's consent allows it.
 type Gate struct {
-	db *sqlx.DB
+	db    *sqlx.DB
+	stmts prepared
 }
 
 // NewGate returns a Gate over db (the runtime connection).
@@ -62,7 +63,7 @@ func (g *Gate) Check(ctx context.Context, caseID, role, kind string) error {
 		return ErrNoConsent
 	}
 	var active bool
-	if err := g.db.GetContext(ctx, &active, `SELECT EXISTS (SELECT 1 FROM case_consents WHERE case_id = $1
+	if err := g.stmts.get(ctx, g.db, &active, `SELECT EXISTS (SELECT 1 FROM case_consents WHERE case_id = $1
 		AND countersigned_at IS NOT NULL AND withdrawn_at IS NULL AND rejected_at IS NULL)`, caseID); err != nil {
 		return fmt.Errorf("consent: gate: %w", err)
 	}

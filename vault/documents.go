@@ -1,12 +1,13 @@
 package vault
 
 import (
+	"bytes"
 	"context"
-
 	"errors"
-	"filippo.io/age"
 	"fmt"
 	"io"
+
+	"filippo.io/age"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -20,17 +21,21 @@ type Documents struct {
 	Window int64 // read-ahead window; DefaultWindow when 0
 }
 
-// Open returns the document's plaintext with random access and its size. Reading fetches the
-// object in windows of ranged GETs (see OpenReaderAt); opening reads the header and the final
-// chunk, which authenticates the size. ErrNotFound when the document's key is gone.
+// Open returns the document's plaintext with random access and its size. A document whose
+// object fits the read-ahead window (Window) is fetched whole with one GET and served from
+// that buffer of ciphertext; a larger one is read in windows of ranged GETs (see
+// OpenReaderAt), and opening it reads the header and the final chunk. Either way the final
+// chunk, which authenticates the size, is checked before Open returns. ErrNotFound when the
+// document's key is gone.
 //
 // The returned ReaderAt also has a method Stream() (io.ReadCloser, error): the whole plaintext
-// from its first byte through one sequential GET, decrypted with age.Decrypt as it arrives
-// (the next megabytes are received while the current ones are decrypted) — the fast path for
-// reading a document whole. A stream that ends early, or a damaged chunk,
-// is a read error, never a short clean EOF.
+// from its first byte, decrypted as it is read — for a large document through one sequential
+// GET, where the next megabytes are received while the current ones are decrypted; for one held
+// in memory from that buffer, with no further request. A stream that ends early, or a damaged
+// chunk, is a read error, never a short clean EOF. The object's header is opened once per Open
+// (and not at all when the key cache remembers it, see Keys).
 func (d *Documents) Open(ctx context.Context, docID, objectKey string, encryptedSize int64) (io.ReaderAt, int64, error) {
-	id, err := d.Keys.Identity(ctx, docID)
+	id, err := d.Keys.openIdentity(ctx, docID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -38,7 +43,11 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 	if w <= 0 {
 		w = DefaultWindow
 	}
-	ra, size, err := OpenReaderAt(ctx, MinIOObject{Client: d.Client, Bucket: d.Bucket, Key: objectKey}, encryptedSize, id, w)
+	src := MinIOObject{Client: d.Client, Bucket: d.Bucket, Key: objectKey}
+	if encryptedSize > 0 && encryptedSize <= w {
+		return openInMemory(ctx, src, encryptedSize, id)
+	}
+	ra, size, err := OpenReaderAt(ctx, src, encryptedSize, id, w)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -56,6 +65,23 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 		return &streamReader{Reader: plain, Closer: obj, left: size}, nil
 	}
 	return &openDocument{ReaderAt: ra, stream: stream}, size, nil
+}
+
+// openInMemory opens a small object fetched whole with one GET. The ciphertext stays in
+// memory; plaintext is decrypted a chunk at a time as it is read, never stored.
+func openInMemory(ctx context.Context, src RangeReader, encryptedSize int64, id age.Identity) (io.ReaderAt, int64, error) {
+	file, err := fetch(ctx, src, 0, encryptedSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	plain, size, err := age.DecryptReaderAt(bytes.NewReader(file), encryptedSize, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("vault: open age object: %w", err)
+	}
+	stream := func() (io.ReadCloser, error) {
+		return &streamReader{Reader: io.NewSectionReader(plain, 0, size), Closer: io.NopCloser(nil), left: size}, nil
+	}
+	return &openDocument{ReaderAt: plain, stream: stream}, size, nil
 }
 
 type openDocument struct {

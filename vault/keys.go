@@ -2,10 +2,13 @@ package vault
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"filippo.io/age"
 	"github.com/jmoiron/sqlx"
@@ -21,6 +24,18 @@ type Keys struct {
 	kr *Keyring
 	// RewrapBatch is how many keys Rewrap re-wraps per transaction. Default 100.
 	RewrapBatch int
+
+	// CacheSize is how many documents' unwrapped keys the key cache of opens holds (see
+	// keyCache): DefaultKeyCacheSize when 0, none when negative. CacheTTL is how long an
+	// entry lives after its key was unwrapped: DefaultKeyCacheTTL when 0, none when
+	// negative. Now is the cache's clock (time.Now when nil). Set them before first use.
+	CacheSize int
+	CacheTTL  time.Duration
+	Now       func() time.Time
+
+	cacheOnce sync.Once
+	cache     *keyCache
+	stmts     prepared
 }
 
 // NewKeys returns the document keys stored in db, wrapped with kr.
@@ -65,16 +80,64 @@ func (k *Keys) Identity(ctx context.Context, docID string) (*age.HybridIdentity,
 	return id, nil
 }
 
+// openIdentity returns the identity that opens the document's object, for one open. The
+// wrapped key is read from PostgreSQL every time (ErrNotFound once shredded); unwrapping it,
+// and opening the object's header with it, are remembered by the key cache for the same
+// wrapped bytes (see keyCache).
+func (k *Keys) openIdentity(ctx context.Context, docID string) (age.Identity, error) {
+	wrapped, err := k.wrapped(ctx, docID)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(wrapped)
+	c := k.keyCache()
+	if e := c.get(docID, sum); e != nil {
+		return cachingIdentity{e}, nil
+	}
+	id, err := k.parse(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return cachingIdentity{c.put(docID, sum, id)}, nil
+}
+
+func (k *Keys) keyCache() *keyCache {
+	k.cacheOnce.Do(func() { k.cache = newKeyCache(k.CacheSize, k.CacheTTL, k.Now) })
+	return k.cache
+}
+
+// wrapped reads a document's wrapped key.
+func (k *Keys) wrapped(ctx context.Context, docID string) ([]byte, error) {
+	var wrapped []byte
+	err := k.stmts.get(ctx, k.db, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: load document key: %w", err)
+	}
+	return wrapped, nil
+}
+
+// parse unwraps a wrapped key into the document's identity.
+func (k *Keys) parse(wrapped []byte) (*age.HybridIdentity, error) {
+	s, err := k.kr.unwrap(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.ParseHybridIdentity(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("vault: document key is not an age hybrid identity")
+	}
+	return id, nil
+}
+
 // IdentityString returns the document identity as an AGE-SECRET-KEY-PQ-1… line, for
 // escrow: `age -d -i` with it decrypts the document's object. Handle with care.
 func (k *Keys) IdentityString(ctx context.Context, docID string) (string, error) {
-	var wrapped []byte
-	err := k.db.GetContext(ctx, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
-	}
+	wrapped, err := k.wrapped(ctx, docID)
 	if err != nil {
-		return "", fmt.Errorf("vault: load document key: %w", err)
+		return "", err
 	}
 	s, err := k.kr.unwrap(wrapped)
 	if err != nil {
@@ -91,6 +154,7 @@ func (k *Keys) Shred(ctx context.Context, docID string) error {
 
 // ShredWith is Shred inside the caller's transaction (or any executor).
 func (k *Keys) ShredWith(ctx context.Context, ex sqlx.ExecerContext, docID string) error {
+	k.keyCache().forget(docID)
 	res, err := ex.ExecContext(ctx, `DELETE FROM document_keys WHERE document_id = $1`, docID)
 	if err != nil {
 		return fmt.Errorf("vault: shred document key: %w", err)

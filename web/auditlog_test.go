@@ -93,7 +93,7 @@ func (dpoPolicy) AuthorizeUpload(context.Context, access.Subject, string, string
 	return access.ErrForbidden
 }
 
-func (dpoPolicy) AuthorizeDocument(context.Context, access.Subject, access.Action, string) error {
+func (dpoPolicy) AuthorizeDocumentFacts(context.Context, access.Subject, access.Action, access.DocumentFacts) error {
 	return access.ErrForbidden
 }
 

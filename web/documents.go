@@ -18,8 +18,8 @@ import (
 
 // Documents is the document registry (*cases.Cases).
 type Documents interface {
-	Document(ctx context.Context, id string) (cases.Document, error)
-	StoredObject(ctx context.Context, id string) (cases.Stored, error)
+	// StoredDocument is the registry row with its storage facts and its case's facts.
+	StoredDocument(ctx context.Context, id string) (cases.DocumentRecord, error)
 	Forget(ctx context.Context, id string) error
 }
 
@@ -38,7 +38,7 @@ type ConsentGate interface {
 type Policy interface {
 	Authorize(ctx context.Context, s access.Subject, a access.Action, caseID string) error
 	AuthorizeUpload(ctx context.Context, s access.Subject, caseID, kind string) error
-	AuthorizeDocument(ctx context.Context, s access.Subject, a access.Action, docID string) error
+	AuthorizeDocumentFacts(ctx context.Context, s access.Subject, a access.Action, d access.DocumentFacts) error
 }
 
 var mediaTypes = map[string]string{
@@ -54,7 +54,7 @@ func (s *Server) documentContent(c *gin.Context) {
 	ctx := c.Request.Context()
 	subj, id := subjectOf(c), c.Param("id")
 	const action = audit.ActionDocumentOpen
-	doc, ok := s.authorizedDocument(c, access.ActionDocumentRead, action)
+	doc, stored, ok := s.authorizedDocument(c, access.ActionDocumentRead, action)
 	if !ok {
 		return
 	}
@@ -69,9 +69,8 @@ func (s *Server) documentContent(c *gin.Context) {
 		}
 		return
 	}
-	stored, err := s.cfg.Documents.StoredObject(ctx, id)
-	if err != nil {
-		s.fail(c, err)
+	if stored == nil { // not available (yet)
+		s.fail(c, cases.ErrNotFound)
 		return
 	}
 	content, size, err := s.cfg.Vault.Open(ctx, id, stored.ObjectKey, stored.EncryptedSize)
@@ -240,24 +239,31 @@ func (b *documentBody) Close() error {
 }
 
 // authorizedDocument asks the policy whether the caller may do a on the document of the
-// route's id, auditing a refusal as auditAction, and returns the document's registry entry.
+// route's id, auditing a refusal as auditAction, and returns the document's registry entry
+// and its storage facts (nil unless available). The registry row is read once, with its case's
+// facts, and the policy decides on those facts (a missing row is the zero facts: the same 404
+// as an invisible one).
 // On false the answer has been sent.
-func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction string) (cases.Document, bool) {
+func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction string) (cases.Document, *cases.Stored, bool) {
 	ctx, subj, id := c.Request.Context(), subjectOf(c), c.Param("id")
-	if err := s.cfg.Policy.AuthorizeDocument(ctx, subj, a, id); err != nil {
+	rec, err := s.cfg.Documents.StoredDocument(ctx, id)
+	if err != nil && !errors.Is(err, cases.ErrNotFound) {
+		s.fail(c, err)
+		return cases.Document{}, nil, false
+	}
+	var facts access.DocumentFacts
+	if err == nil {
+		facts = rec.Facts()
+	}
+	if err := s.cfg.Policy.AuthorizeDocumentFacts(ctx, subj, a, facts); err != nil {
 		if reason := denialReason(err); reason != "" {
 			s.deny(c, auditAction, "document", id, "", reason, err)
 		} else {
 			s.fail(c, err)
 		}
-		return cases.Document{}, false
+		return cases.Document{}, nil, false
 	}
-	doc, err := s.cfg.Documents.Document(ctx, id)
-	if err != nil {
-		s.fail(c, err)
-		return cases.Document{}, false
-	}
-	return doc, true
+	return rec.Document, rec.Stored, true
 }
 
 var errConsentRequired = &codedError{status: http.StatusForbidden, code: "consent_required",
@@ -279,13 +285,12 @@ func (s *Server) deleteDocument(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
 	const action = audit.ActionDocumentErase
-	doc, ok := s.authorizedDocument(c, access.ActionDocumentDelete, action)
+	doc, stored, ok := s.authorizedDocument(c, access.ActionDocumentDelete, action)
 	if !ok {
 		return
 	}
-	stored, err := s.cfg.Documents.StoredObject(ctx, id)
-	if err != nil {
-		s.fail(c, err)
+	if stored == nil {
+		s.fail(c, cases.ErrNotFound)
 		return
 	}
 	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
