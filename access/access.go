@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/secondopinion/secondopinion/cmd/prepared"
 )
 
 // Config configures the service. A zero duration or limit takes the default named beside it.
@@ -91,7 +93,7 @@ type env struct {
 	seal      *sealer
 	dummyHash string
 	public    *url.URL
-	stmts     prepared
+	stmts     prepared.Statements
 }
 
 // New checks cfg and builds the service.

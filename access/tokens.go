@@ -59,7 +59,7 @@ func (t *Tokens) Authenticate(ctx context.Context, raw string) (Subject, error) 
 		Role       string       `db:"role"`
 		DisabledAt sql.NullTime `db:"disabled_at"`
 	}
-	err = t.stmts.get(ctx, t.db, &r, `SELECT t.account_id, t.secret_hash, t.expires_at, t.revoked_at, a.email, a.role, a.disabled_at
+	err = t.stmts.Get(ctx, t.db, nil, &r, `SELECT t.account_id, t.secret_hash, t.expires_at, t.revoked_at, a.email, a.role, a.disabled_at
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subject{}, ErrUnauthenticated

@@ -11,6 +11,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/secondopinion/secondopinion/cmd/prepared"
 )
 
 // ErrUnavailable wraps every failure to commit an entry. A caller that cannot log must not
@@ -58,7 +60,7 @@ type Writer struct {
 	cache     map[int64]tlog.Hash
 	cacheSize int64
 
-	stmts prepared
+	stmts prepared.Statements
 }
 
 type pending struct {
@@ -219,11 +221,11 @@ func (w *Writer) append(ctx context.Context, batch []*pending) (int64, error) {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := w.stmts.exec(ctx, w.db, tx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+	if err := w.stmts.Exec(ctx, w.db, tx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
 		return 0, fmt.Errorf("lock: %w", err)
 	}
 	var first int64
-	if err := w.stmts.get(ctx, w.db, tx, &first, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`); err != nil {
+	if err := w.stmts.Get(ctx, w.db, tx, &first, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`); err != nil {
 		return 0, fmt.Errorf("read last entry: %w", err)
 	}
 	known := map[int64]tlog.Hash{}
@@ -252,10 +254,10 @@ func (w *Writer) append(ctx context.Context, batch []*pending) (int64, error) {
 			hashes = append(hashes, h[:])
 		}
 	}
-	if err := w.stmts.exec(ctx, w.db, tx, insertEntries, cols.args()...); err != nil {
+	if err := w.stmts.Exec(ctx, w.db, tx, insertEntries, cols.args()...); err != nil {
 		return 0, fmt.Errorf("insert entries: %w", err)
 	}
-	if err := w.stmts.exec(ctx, w.db, tx, `INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
+	if err := w.stmts.Exec(ctx, w.db, tx, `INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
 		pq.Array(idxs), pq.Array(hashes)); err != nil {
 		return 0, fmt.Errorf("insert hashes: %w", err)
 	}

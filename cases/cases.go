@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/cmd/prepared"
 )
 
 // Errors: the same values as package access's, so that the web layer maps one set.
@@ -39,7 +40,7 @@ const (
 type Cases struct {
 	db    *sqlx.DB
 	Now   func() time.Time // the clock; time.Now by default
-	stmts prepared
+	stmts prepared.Statements
 }
 
 // New returns the store over the runtime connection.
@@ -167,7 +168,7 @@ func (c *Cases) CaseFacts(ctx context.Context, id string) (access.CaseFacts, err
 		OwnerID   string         `db:"owner_id"`
 		Reviewers pq.StringArray `db:"reviewers"`
 	}
-	err := c.stmts.get(ctx, c.db, &r, `SELECT c.id, c.owner_id,
+	err := c.stmts.Get(ctx, c.db, nil, &r, `SELECT c.id, c.owner_id,
 		coalesce(array_agg(a.reviewer_id::text) FILTER (WHERE a.reviewer_id IS NOT NULL), '{}') AS reviewers
 		FROM cases c LEFT JOIN assignments a ON a.case_id = c.id WHERE c.id = $1 GROUP BY c.id`, id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -116,7 +116,7 @@ func (c *Cases) DocumentsFor(ctx context.Context, s access.Subject, caseID strin
 // Document returns one document; ErrNotFound when there is none.
 func (c *Cases) Document(ctx context.Context, id string) (Document, error) {
 	var r documentRow
-	err := c.stmts.get(ctx, c.db, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
+	err := c.stmts.Get(ctx, c.db, nil, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, ErrNotFound
 	}

@@ -122,7 +122,7 @@ func (c *Cases) StoredDocument(ctx context.Context, id string) (DocumentRecord, 
 		OwnerID   string         `db:"owner_id"`
 		Reviewers pq.StringArray `db:"reviewers"`
 	}
-	err := c.stmts.get(ctx, c.db, &r, storedDocumentQuery, id)
+	err := c.stmts.Get(ctx, c.db, nil, &r, storedDocumentQuery, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return DocumentRecord{}, ErrNotFound
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/secondopinion/secondopinion/cmd/prepared"
 )
 
 // Roles the gate knows. They are the account roles of migration 001 plus "physician", the
@@ -44,7 +46,7 @@ func Required(role, kind string) (bool, error) {
 // Gate answers for every document read whether the case's consent allows it.
 type Gate struct {
 	db    *sqlx.DB
-	stmts prepared
+	stmts prepared.Statements
 }
 
 // NewGate returns a Gate over db (the runtime connection).
@@ -63,7 +65,7 @@ func (g *Gate) Check(ctx context.Context, caseID, role, kind string) error {
 		return ErrNoConsent
 	}
 	var active bool
-	if err := g.stmts.get(ctx, g.db, &active, `SELECT EXISTS (SELECT 1 FROM case_consents WHERE case_id = $1
+	if err := g.stmts.Get(ctx, g.db, nil, &active, `SELECT EXISTS (SELECT 1 FROM case_consents WHERE case_id = $1
 		AND countersigned_at IS NOT NULL AND withdrawn_at IS NULL AND rejected_at IS NULL)`, caseID); err != nil {
 		return fmt.Errorf("consent: gate: %w", err)
 	}

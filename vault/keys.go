@@ -12,6 +12,8 @@ import (
 
 	"filippo.io/age"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/secondopinion/secondopinion/cmd/prepared"
 )
 
 // ErrNotFound is returned when a document has no key: it never had one, or it was shredded.
@@ -35,7 +37,7 @@ type Keys struct {
 
 	cacheOnce sync.Once
 	cache     *keyCache
-	stmts     prepared
+	stmts     prepared.Statements
 }
 
 // NewKeys returns the document keys stored in db, wrapped with kr.
@@ -109,7 +111,7 @@ func (k *Keys) keyCache() *keyCache {
 // wrapped reads a document's wrapped key.
 func (k *Keys) wrapped(ctx context.Context, docID string) ([]byte, error) {
 	var wrapped []byte
-	err := k.stmts.get(ctx, k.db, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
+	err := k.stmts.Get(ctx, k.db, nil, &wrapped, `SELECT wrapped FROM document_keys WHERE document_id = $1`, docID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
