@@ -117,12 +117,13 @@ func (l *storeLookahead) more() (bool, error) {
 }
 
 // partBuffers keeps part buffers for reuse, a few of each size. A part buffer is large (5 to
-// 8 MiB, more for uploads over 50 GiB); dropped to the garbage collector, it would stay in the
-// heap until the next collection and make the heap grow by as much again (GOGC): an upload's
-// buffers are reused instead, so its memory stays at its storeInFlight+1 buffers.
+// 8 MiB, more for uploads over 80 GiB) and holds plaintext: it is allocated outside the Go heap
+// where the system allows (allocPartMemory), reused while an upload goes on, and cleared
+// whenever it is handed back.
 type partBuffers struct {
-	mu   sync.Mutex
-	free map[int][][]byte
+	mu     sync.Mutex
+	free   map[int][][]byte
+	mapped map[*byte]bool // buffers from allocPartMemory that are mapped outside the heap
 }
 
 // keepPartBuffers is how many free buffers of each size are kept: enough for two uploads.
@@ -131,18 +132,24 @@ const keepPartBuffers = 2 * (storeInFlight + 1)
 // get returns a buffer of n bytes, zeroed.
 func (b *partBuffers) get(n int) []byte {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if l := b.free[n]; len(l) > 0 {
 		buf := l[len(l)-1]
 		b.free[n] = l[:len(l)-1]
-		b.mu.Unlock()
 		return buf
 	}
-	b.mu.Unlock()
-	return make([]byte, n)
+	buf, mapped := allocPartMemory(n)
+	if mapped {
+		if b.mapped == nil {
+			b.mapped = map[*byte]bool{}
+		}
+		b.mapped[&buf[0]] = true
+	}
+	return buf
 }
 
 // put clears buf (no plaintext is left behind) and keeps it for reuse, unless enough of its
-// size are kept already.
+// size are kept already: then it is freed. buf must not be used afterwards.
 func (b *partBuffers) put(buf []byte) {
 	clear(buf)
 	b.mu.Lock()
@@ -152,5 +159,10 @@ func (b *partBuffers) put(buf []byte) {
 	}
 	if len(b.free[len(buf)]) < keepPartBuffers {
 		b.free[len(buf)] = append(b.free[len(buf)], buf)
+		return
+	}
+	if b.mapped[&buf[0]] {
+		delete(b.mapped, &buf[0])
+		freePartMemory(buf)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -127,10 +128,20 @@ func TestPartBuffers(t *testing.T) {
 	if other := b.get(2000); len(other) != 2000 || &other[0] == &first[0] {
 		t.Fatal("a buffer of another size was handed out")
 	}
+	var held [][]byte
 	for range keepPartBuffers + 3 {
-		b.put(make([]byte, 3000))
+		held = append(held, b.get(3000))
+	}
+	for _, buf := range held {
+		b.put(buf)
 	}
 	if n := len(b.free[3000]); n != keepPartBuffers {
 		t.Fatalf("%d free buffers kept, want %d", n, keepPartBuffers)
+	}
+	if runtime.GOOS == "linux" {
+		// outside the Go heap; those not kept are unmapped
+		if n := len(b.mapped); n != keepPartBuffers+2 { // the 3000-byte ones kept, the 1000- and 2000-byte ones
+			t.Fatalf("%d mapped buffers, want %d", n, keepPartBuffers+2)
+		}
 	}
 }
