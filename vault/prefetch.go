@@ -14,7 +14,8 @@ const (
 
 // A prefetcher reads ahead of its reader, in a goroutine of its own, so that receiving
 // the next blocks of an object overlaps with decrypting and sending the current one. It
-// holds at most prefetchDepth+1 blocks of ciphertext. Close stops it and closes src.
+// holds at most prefetchDepth+2 blocks of ciphertext, allocated once and reused: one being
+// filled, prefetchDepth ready, one being read. Close stops it and closes src.
 type prefetcher struct {
 	src    io.ReadCloser
 	blocks chan prefetched
@@ -22,6 +23,7 @@ type prefetcher struct {
 	stop   chan struct{}
 	once   sync.Once
 	done   chan struct{}
+	made   int // blocks allocated by fill: at most cap(free), then reused
 
 	cur []byte // the unread rest of the current block
 	buf []byte // the current block's buffer, to hand back
@@ -37,7 +39,7 @@ func newPrefetcher(src io.ReadCloser) *prefetcher {
 	p := &prefetcher{
 		src:    src,
 		blocks: make(chan prefetched, prefetchDepth),
-		free:   make(chan []byte, prefetchDepth+1),
+		free:   make(chan []byte, prefetchDepth+2),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -50,10 +52,15 @@ func (p *prefetcher) fill() {
 	defer close(p.blocks)
 	for {
 		var b []byte
-		select {
-		case b = <-p.free:
-		default:
+		if p.made < cap(p.free) {
 			b = make([]byte, prefetchBlock)
+			p.made++
+		} else {
+			select {
+			case b = <-p.free:
+			case <-p.stop:
+				return
+			}
 		}
 		n, err := io.ReadFull(p.src, b[:cap(b)])
 		if err == io.ErrUnexpectedEOF {
@@ -77,10 +84,7 @@ func (p *prefetcher) Read(b []byte) (int, error) {
 			return 0, p.err
 		}
 		if p.buf != nil {
-			select {
-			case p.free <- p.buf:
-			default:
-			}
+			p.free <- p.buf // never blocks: at most cap(free) blocks exist
 			p.buf = nil
 		}
 		blk, ok := <-p.blocks
