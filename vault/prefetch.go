@@ -6,10 +6,11 @@ import (
 )
 
 // prefetchBlock is the size of the reads a prefetcher makes; prefetchDepth how many
-// blocks it may hold ahead of its reader.
+// blocks it may hold ahead of its reader. Reads of 2 MiB rather than age's 64 KiB chunks
+// cost the service about a third less CPU per GiB (make bench); a download holds 8 MiB.
 const (
-	prefetchBlock = 1 << 20
-	prefetchDepth = 3
+	prefetchBlock = 2 << 20
+	prefetchDepth = 2
 )
 
 // A prefetcher reads ahead of its reader, in a goroutine of its own, so that receiving

@@ -125,14 +125,15 @@ type bodyWriter struct{ http.ResponseWriter }
 // ReadFrom implements io.ReaderFrom.
 func (w bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 	bp := bodyBuffers.Get().(*[]byte)
-	buf := *bp
+	buf, used := *bp, 0
 	defer func() {
-		clear(buf)
+		clear(buf[:used])
 		bodyBuffers.Put(bp)
 	}()
 	var total int64
 	for {
 		n, rerr := io.ReadFull(r, buf)
+		used = max(used, n)
 		if n > 0 {
 			m, werr := w.ResponseWriter.Write(buf[:n])
 			total += int64(m)
