@@ -328,9 +328,11 @@ func (b *bench) uploads(ctx context.Context) (docID, plainKey string, err error)
 	b.printf("\n")
 	b.figs = append(b.figs,
 		figure{name: "1. encrypted tus upload ÷ minio-go PutObject (" + fmtSize(size) + ", time)",
-			value: fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(enc, put), enc.Seconds(), put.Seconds())},
+			value:  fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(enc, put), enc.Seconds(), put.Seconds()),
+			target: "≤ 1.25× (≥ 0.8× its speed)", met: ratio(enc, put) <= 1.25, unsure: disturbed(encCPU, putCPU)},
 		figure{name: "2. encrypted tus upload ÷ tusd s3store upload (" + fmtSize(size) + ", time)",
-			value: fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(enc, s3), enc.Seconds(), s3.Seconds())},
+			value:  fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(enc, s3), enc.Seconds(), s3.Seconds()),
+			target: "≤ 1.00× (≥ 1.0× its speed)", met: ratio(enc, s3) <= 1, unsure: disturbed(encCPU, s3CPU)},
 	)
 	return docID, plainKey, nil
 }
@@ -451,7 +453,8 @@ func (b *bench) downloads(ctx context.Context, docID, plainKey string) error {
 	b.printf("    GET /api/v1/documents/{id}/content (decrypting)  %8.2f s  %s\n      %s\n", dl.Seconds(), fmtRate(size, dl), dlCPU)
 	b.printf("    minio-go GetObject, plaintext                    %8.2f s  %s\n      %s\n\n", get.Seconds(), fmtRate(size, get), getCPU)
 	b.figs = append(b.figs, figure{name: "3. decrypting download ÷ plain GetObject (" + fmtSize(size) + ", time)",
-		value: fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(dl, get), dl.Seconds(), get.Seconds())})
+		value:  fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", ratio(dl, get), dl.Seconds(), get.Seconds()),
+		target: "≤ 1.25× (≥ 0.8× its speed)", met: ratio(dl, get) <= 1.25, unsure: disturbed(dlCPU, getCPU)})
 	return nil
 }
 

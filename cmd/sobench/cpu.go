@@ -78,6 +78,18 @@ func (u cpuUsage) other() time.Duration {
 	return max(0, u.machine-u.server-u.self-u.pg-u.minio)
 }
 
+// disturbed says, for a comparison of timed phases, whether processes other than those
+// measured took more than a tenth of the machine during one of them: then its times say
+// little about the code measured.
+func disturbed(phases ...cpuUsage) string {
+	for _, u := range phases {
+		if u.known && u.other().Seconds() > 0.1*u.wall.Seconds()*float64(runtime.NumCPU()) {
+			return fmt.Sprintf("other processes took %.1f CPU-s during a %.1f s phase", u.other().Seconds(), u.wall.Seconds())
+		}
+	}
+	return ""
+}
+
 func (u cpuUsage) String() string {
 	var b strings.Builder
 	b.WriteString("CPU s:")
