@@ -31,21 +31,33 @@ type NewDocument struct {
 	Flags                []string
 }
 
-// Register records a finished document as available.
+// Register records a finished document as available. Registering the same document again
+// (the same id, object and SHA-256: an upload whose finishing is retried) changes nothing; an
+// id registered for another object is an error.
 func (c *Cases) Register(ctx context.Context, d NewDocument) error {
 	if d.Flags == nil {
 		d.Flags = []string{}
 	}
-	_, err := c.db.ExecContext(ctx, `INSERT INTO documents (id, case_id, kind, filename, filetype, language,
+	res, err := c.db.ExecContext(ctx, `INSERT INTO documents (id, case_id, kind, filename, filetype, language,
 		document_date, uploaded_by, uploaded_by_invitation, status, size, encrypted_size, sha256, sniffed_type, flags,
 		object_key, finished_at)
 		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, NULLIF($8, '')::uuid, NULLIF($9, '')::uuid, 'available',
-		$10, $11, $12, $13, $14, $15, $16)`,
+		$10, $11, $12, $13, $14, $15, $16)
+		ON CONFLICT (id) DO NOTHING`,
 		d.ID, d.CaseID, d.Kind, d.Filename, d.Filetype, d.Language, d.DocumentDate, d.UploadedBy,
 		d.UploadedByInvitation, d.Size, d.EncryptedSize, d.SHA256[:], d.SniffedType, pq.StringArray(d.Flags),
 		d.ObjectKey, c.Now())
 	if err != nil {
 		return fmt.Errorf("register document: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var same bool
+	err = c.db.GetContext(ctx, &same, `SELECT object_key = $2 AND sha256 = $3 FROM documents WHERE id = $1`,
+		d.ID, d.ObjectKey, d.SHA256[:])
+	if err != nil || !same {
+		return fmt.Errorf("register document: id %s is registered for another object (%v)", d.ID, err)
 	}
 	return nil
 }

@@ -77,3 +77,26 @@ func TestStoredDocument(t *testing.T) {
 		t.Errorf("missing document: %v", err)
 	}
 }
+
+// Registering the same document again (a retried finish) changes nothing; the same id for
+// another object is refused.
+func TestRegisterAgain(t *testing.T) {
+	f := newFixture(t)
+	ann := f.subject("ann@example.org", access.RoleApplicant)
+	c := f.create(ann, "Maria")
+	doc := cases.NewDocument{ID: "doc-again", CaseID: c.ID, Kind: "clinical_history", Filename: "h.pdf",
+		UploadedBy: ann.AccountID, ObjectKey: "objects/a", Size: 5, EncryptedSize: 300, SniffedType: "pdf", SHA256: [32]byte{1}}
+	for i := range 2 {
+		if err := f.cases.Register(f.ctx, doc); err != nil {
+			t.Fatalf("register #%d: %v", i+1, err)
+		}
+	}
+	other := doc
+	other.ObjectKey = "objects/b"
+	if err := f.cases.Register(f.ctx, other); err == nil {
+		t.Fatal("the id of a registered document was registered for another object")
+	}
+	if st, err := f.cases.StoredObject(f.ctx, doc.ID); err != nil || st.ObjectKey != "objects/a" {
+		t.Fatalf("stored %+v, %v", st, err)
+	}
+}

@@ -962,3 +962,62 @@ func TestStoreLargeUploadParts(t *testing.T) {
 		t.Fatalf("chunks per part %d, tail %d bytes; want %d and 1000", cpp, tail, storeLargeChunks)
 	}
 }
+
+// A finish that fails for a reason that may pass (OnFinish unavailable: the database or the
+// audit log) keeps the upload with all its bytes; the next HEAD finishes it, with the right
+// digest, whether or not the recorded digest can be used, and only then shows the whole
+// length. A finish OnFinish refuses (4xx) erases the upload.
+func TestStoreFinishRetried(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	size := 2*partPlain + 777
+	plain := pseudoRandom(11, size)
+	unavailable := handler.NewError("unavailable", "temporarily unavailable; try again", http.StatusServiceUnavailable)
+	refused := handler.NewError("file_type_not_allowed", "not allowed", http.StatusUnsupportedMediaType)
+	for _, tt := range []struct {
+		name     string
+		err      error
+		tamper   string // SQL run before the retry
+		wantHEAD int
+	}{
+		{"unavailable", unavailable, "", http.StatusOK},
+		{"plain error", errors.New("register document: connection refused"), "", http.StatusOK},
+		{"recorded digest unusable", unavailable, `UPDATE uploads SET part_etags[1] = 'not-the-etag' WHERE id = $1`, http.StatusOK},
+		{"refused", refused, "", http.StatusNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := e.create(t, int64(size))
+			e.mu.Lock()
+			e.modify = func(c *StoreConfig) {
+				c.OnFinish = func(context.Context, FinishedUpload) error { return tt.err }
+			}
+			e.mu.Unlock()
+			resp := e.patch(t, url, 0, plain, nil)
+			e.mu.Lock()
+			e.modify = nil
+			e.mu.Unlock()
+			if resp.StatusCode < 400 {
+				t.Fatalf("PATCH with a failing finish: %s", resp.Status)
+			}
+			if tt.tamper != "" {
+				if _, err := e.db.Owner.Exec(tt.tamper, idOf(url)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			head := e.request(t, "HEAD", url, nil, nil)
+			if head.StatusCode != tt.wantHEAD {
+				t.Fatalf("HEAD after the failed finish: %s, want %d", head.Status, tt.wantHEAD)
+			}
+			if tt.wantHEAD != http.StatusOK {
+				return
+			}
+			if off := head.Header.Get("Upload-Offset"); off != strconv.Itoa(size) {
+				t.Fatalf("offset %s after finishing, want %d", off, size)
+			}
+			var finished bool
+			if err := e.db.Owner.QueryRow(`SELECT finished_at IS NOT NULL FROM uploads WHERE id = $1`, idOf(url)).Scan(&finished); err != nil || !finished {
+				t.Fatalf("upload not recorded as finished (%v)", err)
+			}
+			e.checkObject(t, url, plain)
+		})
+	}
+}

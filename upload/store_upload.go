@@ -16,7 +16,9 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -38,6 +40,11 @@ type storeUpload struct {
 	inflight []*storePending          // parts being stored, in order (see flush)
 	failed   bool                     // a part failed in this request: no more are stored
 	orphans  map[int]minio.ObjectPart // parts stored after one that failed (see flush)
+	// completed: the multipart upload is completed into the object, but the upload is not
+	// finished (verifying or OnFinish failed for a reason that may pass); see FinishUpload.
+	completed bool
+	objETag   string // the completed object's ETag
+	finishing bool
 }
 
 // errStoreUnfinishable answers a length that would end the file on a chunk already
@@ -68,6 +75,9 @@ func (u *storeUpload) load(ctx context.Context) error {
 	marker := 0
 	for {
 		res, err := u.s.core.ListObjectParts(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, marker, 1000)
+		if err != nil && minio.ToErrorResponse(err).Code == "NoSuchUpload" && u.sizeKnown() {
+			return u.loadCompleted(ctx)
+		}
 		if err != nil {
 			return fmt.Errorf("upload: list parts: %w", err)
 		}
@@ -109,6 +119,28 @@ func (u *storeUpload) load(ctx context.Context) error {
 	return nil
 }
 
+// loadCompleted loads an upload whose multipart upload is gone: completed by a FinishUpload
+// that failed afterwards. Its object must be there with the size the length gives.
+func (u *storeUpload) loadCompleted(ctx context.Context) error {
+	info, err := u.s.cfg.MinIO.StatObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.StatObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("upload %s: multipart upload gone, object not found: %w", u.row.ID, err)
+	}
+	if want := u.encryptedSize(); info.Size != want {
+		return fmt.Errorf("upload %s: completed object has %d bytes, want %d", u.row.ID, info.Size, want)
+	}
+	u.completed, u.objETag, u.loaded = true, strings.Trim(info.ETag, `"`), true
+	u.digest = nil
+	return nil
+}
+
+// encryptedSize is the size of the age file of the upload's length.
+func (u *storeUpload) encryptedSize() int64 {
+	size := u.row.Size.Int64
+	chunks := max(1, (size+vault.ChunkSize-1)/vault.ChunkSize)
+	return int64(len(u.row.HeaderNonce)) + size + chunks*(vault.SealedChunkSize-vault.ChunkSize)
+}
+
 func (u *storeUpload) sizeKnown() bool { return u.row.Size.Valid }
 
 // stored returns the plaintext bytes in the stored parts.
@@ -124,7 +156,7 @@ func (u *storeUpload) stored() int64 {
 
 // complete reports whether the stored parts hold the whole file, final chunk included.
 func (u *storeUpload) complete() bool {
-	return u.row.FinishedAt.Valid || u.sizeKnown() && len(u.parts) > 0 && u.stored() == u.row.Size.Int64
+	return u.row.FinishedAt.Valid || u.completed || u.sizeKnown() && len(u.parts) > 0 && u.stored() == u.row.Size.Int64
 }
 
 // tail returns the plaintext length of the current tail, 0 when there is none or it is
@@ -137,16 +169,26 @@ func (u *storeUpload) tail() int64 {
 }
 
 func (u *storeUpload) offset() int64 {
-	if u.row.FinishedAt.Valid {
+	if u.row.FinishedAt.Valid || u.completed {
 		return u.row.Size.Int64
 	}
 	return u.stored() + u.tail()
 }
 
 // GetInfo implements handler.Upload.
+//
+// An upload that holds all its bytes but is not finished (its FinishUpload failed for a
+// reason that may pass: storage or database unavailable) is finished here, under the lock
+// tusd holds for HEAD and PATCH: a client that resumes sees the whole length only once the
+// document is stored, verified and registered, and gets the error otherwise.
 func (u *storeUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 	if err := u.load(ctx); err != nil {
 		return handler.FileInfo{}, err
+	}
+	if u.complete() && !u.row.FinishedAt.Valid && !u.finishing {
+		if err := u.FinishUpload(ctx); err != nil {
+			return handler.FileInfo{}, err
+		}
 	}
 	meta := handler.MetaData{}
 	if err := json.Unmarshal(u.row.Metadata, &meta); err != nil {
@@ -362,6 +404,32 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 // storeInFlight is how many parts of one request may be in flight to MinIO at once while
 // the next is read: MinIO stores two parts side by side faster than one after the other.
 const storeInFlight = 3
+
+// completedDigest returns the recorded digest of a completed upload's plaintext when it
+// covers every part and the object's ETag is the multipart ETag of the recorded part ETags
+// (MD5 of their binary MD5s, then "-" and their count); nil otherwise.
+func (u *storeUpload) completedDigest() hash.Hash {
+	n := len(u.row.PartETags)
+	if !u.completed || !u.row.HashParts.Valid || int(u.row.HashParts.Int64) != n || n == 0 {
+		return nil
+	}
+	m := md5.New()
+	for _, e := range u.row.PartETags {
+		b, err := hex.DecodeString(e)
+		if err != nil || len(b) != md5.Size {
+			return nil
+		}
+		m.Write(b)
+	}
+	if u.objETag != fmt.Sprintf("%x-%d", m.Sum(nil), n) {
+		return nil
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.row.HashState); err != nil {
+		return nil
+	}
+	return h
+}
 
 // flush seals the part in place and starts storing it as the next part of the multipart
 // upload; it returns an empty buffer for the part after it. With storeInFlight parts in
@@ -674,11 +742,15 @@ func (u *storeUpload) DeclareLength(ctx context.Context, length int64) error {
 	return nil
 }
 
-// FinishUpload implements handler.Upload: it completes the multipart upload, verifies
-// the object (its final chunk, its size, every chunk while hashing the plaintext),
-// records the upload as finished, and calls StoreConfig.OnFinish. An upload that fails
-// verification or that OnFinish refuses is erased: key, object and record.
+// FinishUpload implements handler.Upload: it completes the multipart upload, verifies the
+// object (its size, its final chunk, and the digest of its plaintext), calls
+// StoreConfig.OnFinish, and then records the upload as finished. An upload whose object fails
+// verification, or that OnFinish refuses (a handler.Error with a 4xx status), is erased: key,
+// object and record. Any other failure (storage or database unavailable, the audit log
+// unwritable) keeps the upload with all its bytes: the next HEAD or PATCH finishes it (GetInfo).
 func (u *storeUpload) FinishUpload(ctx context.Context) error {
+	u.finishing = true
+	defer func() { u.finishing = false }()
 	if err := u.load(ctx); err != nil {
 		return err
 	}
@@ -693,13 +765,16 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 			return fmt.Errorf("upload %s: finishing an incomplete upload", u.row.ID)
 		}
 	}
-	parts := make([]minio.CompletePart, len(u.parts))
-	for i, p := range u.parts {
-		parts[i] = minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag}
-	}
-	_, err := u.s.core.CompleteMultipartUpload(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, parts, minio.PutObjectOptions{})
-	if err != nil {
-		return fmt.Errorf("upload: complete multipart upload: %w", err)
+	if !u.completed {
+		parts := make([]minio.CompletePart, len(u.parts))
+		for i, p := range u.parts {
+			parts[i] = minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag}
+		}
+		res, err := u.s.core.CompleteMultipartUpload(ctx, u.s.cfg.Bucket, u.row.ObjectKey, u.row.MultipartID, parts, minio.PutObjectOptions{})
+		if err != nil {
+			return fmt.Errorf("upload: complete multipart upload: %w", err)
+		}
+		u.completed, u.objETag = true, strings.Trim(res.ETag, `"`)
 	}
 	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
 	if err != nil {
@@ -707,9 +782,24 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 	}
 	f, err := u.verify(ctx, id)
 	if err != nil {
+		if storeTransient(err) {
+			return fmt.Errorf("upload: verify: %w", err)
+		}
 		u.s.log.ErrorContext(ctx, "upload failed verification", "upload", u.row.ID, "error", err)
 		u.eraseAfter(ctx)
 		return errStoreCorrupt
+	}
+	if u.s.cfg.OnFinish != nil {
+		if err := u.s.cfg.OnFinish(ctx, f); err != nil {
+			var refusal handler.Error
+			if errors.As(err, &refusal) && refusal.HTTPResponse.StatusCode < 500 {
+				u.s.log.InfoContext(ctx, "upload refused on finish", "upload", u.row.ID, "error", err)
+				u.eraseAfter(ctx)
+				return err
+			}
+			u.s.log.WarnContext(ctx, "upload not finished, kept for a retry", "upload", u.row.ID, "error", err)
+			return err
+		}
 	}
 	now := u.s.cfg.Now()
 	_, err = u.s.cfg.DB.ExecContext(ctx, `
@@ -724,14 +814,17 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 		u.s.log.WarnContext(ctx, "remove tails", "upload", u.row.ID, "error", err)
 	}
 	u.s.log.InfoContext(ctx, "upload finished", "upload", u.row.ID, "size", f.Size)
-	if u.s.cfg.OnFinish != nil {
-		if err := u.s.cfg.OnFinish(ctx, f); err != nil {
-			u.s.log.InfoContext(ctx, "upload refused on finish", "upload", u.row.ID, "error", err)
-			u.eraseAfter(ctx)
-			return err
-		}
-	}
 	return nil
+}
+
+// storeTransient reports whether err is a failure to reach storage (which may pass), not a
+// finding about the stored bytes.
+func storeTransient(err error) bool {
+	var resp minio.ErrorResponse
+	var uerr *url.Error
+	var nerr net.Error
+	return errors.As(err, &resp) || errors.As(err, &uerr) || errors.As(err, &nerr) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // eraseAfter erases an upload that failed at its end, even if the request is gone.
@@ -744,9 +837,7 @@ func (u *storeUpload) eraseAfter(ctx context.Context) {
 // verify checks the completed object: its size, its final chunk (vault.OpenReaderAt),
 // then every chunk while hashing the plaintext in one streaming pass.
 func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUpload, error) {
-	size := u.row.Size.Int64
-	chunks := max(1, (size+vault.ChunkSize-1)/vault.ChunkSize)
-	want := int64(len(u.row.HeaderNonce)) + size + chunks*(vault.SealedChunkSize-vault.ChunkSize)
+	size, want := u.row.Size.Int64, u.encryptedSize()
 	obj := vault.MinIOObject{Client: u.s.cfg.MinIO, Bucket: u.s.cfg.Bucket, Key: u.row.ObjectKey}
 	got, err := obj.Size(ctx)
 	if err != nil {
@@ -778,6 +869,12 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 	// no second read is needed.
 	if u.digest != nil && u.restoreDigest() != nil {
 		u.digest.Sum(f.SHA256[:0])
+		return f, nil
+	}
+	// After a restart the parts cannot be listed any more, but the object's ETag is derived
+	// from theirs: if it is the one of the recorded part ETags, the recorded digest holds.
+	if d := u.completedDigest(); d != nil {
+		d.Sum(f.SHA256[:0])
 		return f, nil
 	}
 	rc, _, _, err := u.s.core.GetObject(ctx, u.s.cfg.Bucket, u.row.ObjectKey, minio.GetObjectOptions{})
