@@ -1,6 +1,11 @@
+//go:build linux && !race
+
 package upload
 
 import "golang.org/x/sys/unix"
+
+// partMemoryMapped tells whether part buffers are mapped outside the Go heap in this build.
+const partMemoryMapped = true
 
 // allocPartMemory returns n zeroed bytes mapped outside the Go heap, and whether they are.
 // Part buffers hold plaintext: outside the heap, they are not copied or moved by the runtime,

@@ -150,6 +150,7 @@ type storeRow struct {
 	HashState     []byte         `db:"hash_state"`
 	HashParts     sql.NullInt64  `db:"hash_parts"`
 	PartETags     pq.StringArray `db:"part_etags"`
+	SealedParts   pq.ByteaArray  `db:"sealed_parts"` // fingerprints of the parts sealed (see flush)
 }
 
 var storeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)

@@ -866,8 +866,9 @@ func (f failPart) RoundTrip(r *http.Request) (*http.Response, error) {
 // A part that fails to store while the next ones are read ends the PATCH with an error and
 // the offset at the end of the parts before it; a later part already stored stays outside the
 // upload. Resuming with the same bytes stores the same ciphertext and completes the object;
-// resuming with other bytes would seal those chunk counters with other data, so it is refused
-// (409) and the upload erased.
+// resuming with other bytes, in the failed part (its ciphertext may have left the service) or
+// any later one, would seal those chunk counters with other data, so it is refused (409) and
+// the upload erased.
 func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 	m := testenv.NewBucket(t)
 	e := newStoreEnv(t, m)
@@ -881,15 +882,21 @@ func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 	}
 	size := 4*partPlain + 123
 	plain := pseudoRandom(7, size)
-	other := bytes.Clone(plain)
-	other[2*partPlain+5] ^= 1 // a byte in part 3
+	changed := func(at int) []byte {
+		b := bytes.Clone(plain)
+		b[at] ^= 1
+		return b
+	}
 	for _, tt := range []struct {
 		name   string
 		resend []byte
 		want   int
 	}{
 		{"same bytes", plain, http.StatusNoContent},
-		{"other bytes", other, http.StatusConflict},
+		{"other bytes in the failed part", changed(partPlain + 5), http.StatusConflict},
+		{"other bytes in a part stored after it", changed(2*partPlain + 5), http.StatusConflict},
+		{"other bytes in the last part in flight", changed(storeInFlight*partPlain + 5), http.StatusConflict},
+		{"other bytes in a part never sealed", changed(size - 1), http.StatusNoContent},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			url := e.create(t, int64(size))
@@ -929,7 +936,7 @@ func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 				t.Fatalf("resumed PATCH: %s, want %d", resp.Status, tt.want)
 			}
 			if tt.want == http.StatusNoContent {
-				e.checkObject(t, url, plain)
+				e.checkObject(t, url, tt.resend)
 				return
 			}
 			if resp := e.request(t, "HEAD", url, nil, nil); resp.StatusCode != http.StatusNotFound {

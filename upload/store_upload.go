@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
@@ -35,11 +37,10 @@ type storeUpload struct {
 	s        *Store
 	row      storeRow
 	loaded   bool
-	parts    []minio.ObjectPart       // stored parts, numbered 1…
-	digest   hash.Hash                // SHA-256 of the plaintext in parts; nil when not known
-	inflight []*storePending          // parts being stored, in order (see flush)
-	failed   bool                     // a part failed in this request: no more are stored
-	orphans  map[int]minio.ObjectPart // parts stored after one that failed (see flush)
+	parts    []minio.ObjectPart // stored parts, numbered 1…
+	digest   hash.Hash          // SHA-256 of the plaintext in parts; nil when not known
+	inflight []*storePending    // parts being stored, in order (see flush)
+	failed   bool               // a part failed in this request: no more are stored
 	// completed: the multipart upload is completed into the object, but the upload is not
 	// finished (verifying or OnFinish failed for a reason that may pass); see FinishUpload.
 	completed bool
@@ -87,15 +88,11 @@ func (u *storeUpload) load(ctx context.Context) error {
 		}
 		marker = res.NextPartNumberMarker
 	}
-	u.orphans = nil
 	for i, p := range parts {
 		if p.PartNumber != i+1 {
-			// Parts after a gap were stored while a part before them failed. They are not
-			// the upload's; flush checks that what is sealed again for them is the same.
-			u.orphans = map[int]minio.ObjectPart{}
-			for _, o := range parts[i:] {
-				u.orphans[o.PartNumber] = o
-			}
+			// Parts after a gap were stored while a part before them failed (orphans). They are
+			// not the upload's; when their bytes are resent they are sealed again, checked against
+			// the recorded fingerprints (see flush), and stored over the orphans.
 			parts = parts[:i]
 			break
 		}
@@ -282,8 +279,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 
 // write seals the tail followed by src into parts, the final chunk included when the
 // offset reaches the length, and stores what is left as the new tail. While one part is
-// being stored, the next is read from src (see flush); no part is sealed before the one
-// before it is stored.
+// being stored, the next is read from src (see flush).
 func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
 	if err != nil {
@@ -401,10 +397,6 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 	return h
 }
 
-// storeInFlight is how many parts of one request may be in flight to MinIO at once while
-// the next is read: MinIO stores two parts side by side faster than one after the other.
-const storeInFlight = 3
-
 // completedDigest returns the recorded digest of a completed upload's plaintext when it
 // covers every part and the object's ETag is the multipart ETag of the recorded part ETags
 // (MD5 of their binary MD5s, then "-" and their count); nil otherwise.
@@ -431,25 +423,41 @@ func (u *storeUpload) completedDigest() hash.Hash {
 	return h
 }
 
+// storeInFlight is how many parts of one request may be in flight to MinIO at once while
+// the next is read: MinIO stores two parts side by side faster than one after the other.
+const storeInFlight = 3
+
+// Deadlines of the work a part does in the background. A part in flight holds the request,
+// and so the upload's lock and a database connection: a stalled MinIO or database must not
+// hold them for ever. A part that times out has failed; the uploader resends its bytes.
+const (
+	storePartTimeout   = 2 * time.Minute
+	storeRecordTimeout = 10 * time.Second
+)
+
 // flush seals the part in place and starts storing it as the next part of the multipart
 // upload; it returns an empty buffer for the part after it. With storeInFlight parts in
 // flight, it first waits for the oldest.
 //
-// Parts are sealed in order, each chunk counter once per request. When a part fails while a
-// later one is stored, the later one stays in MinIO outside the upload (an orphan) and the
-// offset ends before the failed part. When the uploader sends those bytes again, the part is
-// sealed again under the same counters: flush stores it only if its ciphertext is the orphan's
-// (same plaintext, same ciphertext: nothing new is revealed). Different bytes would reuse the
-// nonces with other data; that upload is refused and erased.
+// Each chunk counter is sealed with one plaintext only. Before a part's ciphertext leaves the
+// service, its fingerprint (partFingerprint) is recorded under its number; a part sealed again
+// (the uploader resending after a failed PATCH, a crash or a lost lock: its earlier ciphertext
+// may have reached MinIO, or the wire, or not) is sent only if its fingerprint is the recorded
+// one, so that it is the same ciphertext. Other bytes would reuse the nonces: that upload is
+// refused and erased. A part stored while an earlier one failed stays in MinIO outside the
+// upload (an orphan, see load) until it is stored again.
 func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) (*partBuffer, error) {
 	// The running digest takes this part's plaintext before sealing overwrites it, while the
 	// parts before are still being stored; it is recorded once this part is stored.
-	var next hash.Hash
+	var next, own hash.Hash
 	if base := u.runningDigest(); base != nil {
 		next = sha256.New()
 		state, _ := base.(encoding.BinaryMarshaler).MarshalBinary()
 		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 		p.hashPlaintext(next)
+	} else {
+		own = sha256.New() // the running digest is not known: the part's own digest fingerprints it
+		p.hashPlaintext(own)
 	}
 	if len(u.inflight) == storeInFlight {
 		if err := u.settleFirst(); err != nil {
@@ -463,55 +471,96 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 	if num > storeMaxParts {
 		return p, handler.ErrMaxSizeExceeded
 	}
-	// Sealing a chunk counter twice with different data would reuse a nonce: only the holder of
-	// the upload's lock may seal, and it checks that it still holds it right before doing so.
+	// Only the holder of the upload's lock may seal; it checks that it still holds it right
+	// before doing so, and stops the parts in flight when it does not.
 	// A zero-length upload is finished by tusd inside the POST that creates it, without a
 	// lock: nobody else can know its id yet, and its one empty chunk has no plaintext.
 	empty := u.row.Size.Valid && u.row.Size.Int64 == 0
 	if check := u.s.cfg.LockCheck; check != nil && !empty {
 		if err := check(ctx, u.row.ID); err != nil {
+			u.cancelInflight()
 			return p, fmt.Errorf("upload: lock lost before part %d: %w", num, err)
 		}
 	}
 	plain := int64(p.n)
+	fp := partFingerprint(num, plain, final, next, own)
+	if err := u.recordSealed(ctx, num, fp); err != nil {
+		if errors.Is(err, errStoreDiverged) {
+			u.settleAll()
+			u.s.log.WarnContext(ctx, "upload resent other bytes for a part already sealed", "upload", u.row.ID, "part", num)
+			u.eraseAfter(ctx)
+		}
+		return p, err
+	}
 	sealed, err := p.seal(stream, uint64(num-1)*uint64(u.row.ChunksPerPart), final)
 	if err != nil {
 		return p, err
 	}
-	f := &storePending{done: make(chan struct{}), num: num, plain: plain, size: int64(len(sealed)), buf: p, next: next}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storePartTimeout)
+	f := &storePending{done: make(chan struct{}), cancel: cancel, num: num, plain: plain, size: int64(len(sealed)), buf: p, next: next}
 	if len(u.inflight) > 0 {
 		f.prev = u.inflight[len(u.inflight)-1]
 	}
-	if o, ok := u.orphans[num]; ok {
-		sum := md5.Sum(sealed)
-		if o.Size != f.size || strings.Trim(o.ETag, `"`) != hex.EncodeToString(sum[:]) {
-			u.settleAll()
-			u.s.log.WarnContext(ctx, "upload resent other bytes for a part already sealed", "upload", u.row.ID, "part", num)
-			u.eraseAfter(ctx)
-			return p, errStoreDiverged
-		}
-		f.stored = strings.Trim(o.ETag, `"`) // the same ciphertext is stored already
-	}
 	u.inflight = append(u.inflight, f)
-	go f.store(context.WithoutCancel(ctx), u.s, u.row, sealed)
+	go f.store(pctx, u.s, u.row, sealed)
 	u.s.log.DebugContext(ctx, "part sealed", "upload", u.row.ID, "part", num, "final", final)
 	return u.s.part(u), nil
 }
 
+// partFingerprint identifies what part num seals: its plaintext (by the running digest of the
+// upload through its end, or its own digest), its length and its last-chunk flag.
+func partFingerprint(num int, plain int64, final bool, running, own hash.Hash) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "secondopinion sealed part\x00%d\x00%d\x00%t\x00", num, plain, final)
+	if running != nil {
+		h.Write([]byte("running\x00"))
+		h.Write(running.Sum(nil))
+	} else {
+		h.Write([]byte("own\x00"))
+		h.Write(own.Sum(nil))
+	}
+	return h.Sum(nil)
+}
+
+// recordSealed records fp as part num's fingerprint, or checks it is the one recorded before:
+// errStoreDiverged when it is not. The part may be sent only once this returns nil.
+func (u *storeUpload) recordSealed(ctx context.Context, num int, fp []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, storeRecordTimeout)
+	defer cancel()
+	var same bool
+	err := u.s.cfg.DB.GetContext(ctx, &same, `
+		UPDATE uploads SET sealed_parts[$2] = coalesce(sealed_parts[$2], $3)
+		WHERE id = $1 RETURNING sealed_parts[$2] = $3`, u.row.ID, num, fp)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload: record part %d: %w", num, err)
+	case !same:
+		return errStoreDiverged
+	}
+	return nil
+}
+
+// cancelInflight stops the parts in flight (settleFirst then sees them fail).
+func (u *storeUpload) cancelInflight() {
+	for _, f := range u.inflight {
+		f.cancel()
+	}
+}
+
 // errStoreDiverged answers bytes sent again that differ from those first received for a
-// part that was stored (see flush); the upload is erased.
+// part that was sealed (see flush); the upload is erased.
 var errStoreDiverged = handler.NewError("ERR_UPLOAD_DIVERGED",
 	"the bytes sent again differ from those received before; the upload was erased, start a new one", http.StatusConflict)
 
 // storePending is a part being stored in the background while the request reads the next.
 type storePending struct {
 	done        chan struct{}
+	cancel      context.CancelFunc
 	prev        *storePending // the part before, when also in flight
 	num         int
 	plain, size int64
 	buf         *partBuffer
 	next        hash.Hash // the running digest including this part; nil when not kept
-	stored      string    // the ETag of the same ciphertext stored before, if any: no PUT
 
 	// set by store before done is closed
 	etag     string
@@ -524,24 +573,24 @@ type storePending struct {
 // intact is refused), and, once the part before is stored and recorded, records the running
 // digest with the part's ETag. It does not touch the upload: settleFirst applies the outcome.
 // It runs detached from the request's cancellation, so that a part is either stored or failed
-// before the request ends.
+// before the request ends, within storePartTimeout. The body it sends is disabled before done
+// is closed: nothing reads the buffer once it is handed back.
 func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed []byte) {
 	defer close(f.done)
-	if f.stored != "" {
-		f.etag = f.stored
+	defer f.cancel()
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(sealed, storeCastagnoli))
+	body := &guardedReader{r: bytes.NewReader(sealed)}
+	part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID, f.num,
+		body, int64(len(sealed)), minio.PutObjectPartOptions{
+			DisableContentSha256: true,
+			CustomHeader:         http.Header{"X-Amz-Checksum-Crc32c": {base64.StdEncoding.EncodeToString(sum[:])}},
+		})
+	body.disable()
+	if err != nil {
+		f.err = fmt.Errorf("upload: store part %d: %w", f.num, err)
 	} else {
-		var sum [4]byte
-		binary.BigEndian.PutUint32(sum[:], crc32.Checksum(sealed, storeCastagnoli))
-		part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID, f.num,
-			bytes.NewReader(sealed), int64(len(sealed)), minio.PutObjectPartOptions{
-				DisableContentSha256: true,
-				CustomHeader:         http.Header{"X-Amz-Checksum-Crc32c": {base64.StdEncoding.EncodeToString(sum[:])}},
-			})
-		if err != nil {
-			f.err = fmt.Errorf("upload: store part %d: %w", f.num, err)
-		} else {
-			f.etag = strings.Trim(part.ETag, `"`)
-		}
+		f.etag = strings.Trim(part.ETag, `"`)
 	}
 	if f.prev != nil {
 		<-f.prev.done
@@ -553,14 +602,48 @@ func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed
 	}
 	state, err := f.next.(encoding.BinaryMarshaler).MarshalBinary()
 	if err == nil {
-		_, err = s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET hash_state = $2, hash_parts = $3,
+		rctx, cancel := context.WithTimeout(ctx, storeRecordTimeout)
+		_, err = s.cfg.DB.ExecContext(rctx, `UPDATE uploads SET hash_state = $2, hash_parts = $3,
 			part_etags = part_etags || ARRAY[$4::text] WHERE id = $1`, row.ID, state, f.num, f.etag)
+		cancel()
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "record upload digest", "upload", row.ID, "error", err)
 		return
 	}
 	f.recorded = state
+}
+
+// guardedReader is a part's body for the HTTP client: once disabled, it reads nothing, so a
+// request body read late (net/http allows it) never touches a buffer handed back.
+type guardedReader struct {
+	mu  sync.Mutex
+	r   *bytes.Reader
+	off bool
+}
+
+func (g *guardedReader) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.off {
+		return 0, io.ErrClosedPipe
+	}
+	return g.r.Read(p)
+}
+
+func (g *guardedReader) Seek(offset int64, whence int) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.off {
+		return 0, io.ErrClosedPipe
+	}
+	return g.r.Seek(offset, whence)
+}
+
+func (g *guardedReader) disable() {
+	g.mu.Lock()
+	g.off = true
+	g.mu.Unlock()
 }
 
 var storeCastagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -585,7 +668,7 @@ func (u *storeUpload) pendingPlain() int64 {
 
 // settleFirst waits for the oldest part in flight and takes its outcome into the upload: a
 // part stored after every part before it is added to the parts, with the running digest;
-// one stored after a part that failed is an orphan. It returns the part's own failure.
+// one stored after a part that failed is an orphan (see load). It returns the part's own failure.
 func (u *storeUpload) settleFirst() error {
 	f := u.inflight[0]
 	<-f.done
@@ -596,13 +679,8 @@ func (u *storeUpload) settleFirst() error {
 		return f.err
 	}
 	if u.failed {
-		if u.orphans == nil {
-			u.orphans = map[int]minio.ObjectPart{}
-		}
-		u.orphans[f.num] = minio.ObjectPart{PartNumber: f.num, ETag: f.etag, Size: f.size}
-		return nil
+		return nil // stored after a part that failed: an orphan, outside the upload
 	}
-	delete(u.orphans, f.num)
 	u.parts = append(u.parts, minio.ObjectPart{PartNumber: f.num, ETag: f.etag, Size: f.size})
 	u.digest = f.next
 	if f.recorded != nil {

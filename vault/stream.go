@@ -42,9 +42,10 @@ func NewFileHeader(r age.Recipient) ([]byte, error) {
 // A Sealer seals the payload chunks of one age file whose header and nonce were made by
 // NewFileHeader. It lets a file be written in pieces, by different processes, in order.
 //
-// Each chunk index must be sealed at most once, with one plaintext: sealing two
-// plaintexts under one index reuses a ChaCha20-Poly1305 nonce. Callers guarantee that
-// by construction (the upload store holds a lock and never rewrites a stored part).
+// Each chunk index must be sealed with one plaintext only: sealing two plaintexts under one
+// index reuses a ChaCha20-Poly1305 nonce. Callers guarantee it (the upload store seals under
+// the upload's lock, and records a fingerprint of every part before its ciphertext leaves the
+// service: a part sealed again must be the same).
 type Sealer struct {
 	aead cipher.AEAD
 }
