@@ -126,8 +126,9 @@ type partBuffers struct {
 	mapped map[*byte]bool // buffers from allocPartMemory that are mapped outside the heap
 }
 
-// keepPartBuffers is how many free buffers of each size are kept: enough for two uploads.
-const keepPartBuffers = 2 * (storeInFlight + 1)
+// keepPartBuffers is how many free buffers of each size are kept: enough for one PATCH (an
+// idle service keeps at most that many, per part size, of memory locked).
+const keepPartBuffers = storeInFlight + 1
 
 // get returns a buffer of n bytes, zeroed.
 func (b *partBuffers) get(n int) []byte {
