@@ -1,7 +1,9 @@
 package upload
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"sync"
@@ -75,6 +77,19 @@ func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, er
 
 // sealParallelFrom is the number of chunks from which a part is sealed by two goroutines.
 const sealParallelFrom = 16
+
+// tagsFingerprint hashes the Poly1305 tags of the chunks just sealed, bound to the part's
+// number and last-chunk flag (see sealRecord).
+func (p *partBuffer) tagsFingerprint(num int, final bool) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "secondopinion sealed part tags\x00%d\x00%d\x00%t\x00", num, p.n, final)
+	chunks := max(1, (p.n+vault.ChunkSize-1)/vault.ChunkSize)
+	for j := range chunks {
+		end := p.pre + j*vault.SealedChunkSize + min(vault.ChunkSize, p.n-j*vault.ChunkSize)
+		h.Write(p.b[end : end+chacha20poly1305.Overhead])
+	}
+	return h.Sum(nil)
+}
 
 // hashPlaintext writes the part's plaintext, chunk by chunk, to h (before seal overwrites it).
 func (p *partBuffer) hashPlaintext(h hash.Hash) {

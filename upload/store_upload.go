@@ -440,24 +440,22 @@ const (
 // flight, it first waits for the oldest.
 //
 // Each chunk counter is sealed with one plaintext only. Before a part's ciphertext leaves the
-// service, its fingerprint (partFingerprint) is recorded under its number; a part sealed again
-// (the uploader resending after a failed PATCH, a crash or a lost lock: its earlier ciphertext
-// may have reached MinIO, or the wire, or not) is sent only if its fingerprint is the recorded
-// one, so that it is the same ciphertext. Other bytes would reuse the nonces: that upload is
-// refused and erased. A part stored while an earlier one failed stays in MinIO outside the
-// upload (an orphan, see load) until it is stored again.
+// service, a record of it (sealRecord) is stored under its number; a part sealed again (the
+// uploader resending after a failed PATCH, a crash or a lost lock: its earlier ciphertext may
+// have reached MinIO, or the wire, or not) is sent only if it is the same: same plaintext under
+// the same counters, same ciphertext. Other bytes would reuse the nonces: that upload is refused
+// and erased, and the ciphertext sealed for the check never leaves the process. A part stored
+// while an earlier one failed stays in MinIO outside the upload (an orphan, see load) until it
+// is stored again.
 func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBuffer, final bool) (*partBuffer, error) {
 	// The running digest takes this part's plaintext before sealing overwrites it, while the
 	// parts before are still being stored; it is recorded once this part is stored.
-	var next, own hash.Hash
+	var next hash.Hash
 	if base := u.runningDigest(); base != nil {
 		next = sha256.New()
 		state, _ := base.(encoding.BinaryMarshaler).MarshalBinary()
 		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 		p.hashPlaintext(next)
-	} else {
-		own = sha256.New() // the running digest is not known: the part's own digest fingerprints it
-		p.hashPlaintext(own)
 	}
 	if len(u.inflight) == storeInFlight {
 		if err := u.settleFirst(); err != nil {
@@ -483,17 +481,23 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 		}
 	}
 	plain := int64(p.n)
-	fp := partFingerprint(num, plain, final, next, own)
-	if err := u.recordSealed(ctx, num, fp); err != nil {
-		if errors.Is(err, errStoreDiverged) {
-			u.settleAll()
-			u.s.log.WarnContext(ctx, "upload resent other bytes for a part already sealed", "upload", u.row.ID, "part", num)
-			u.eraseAfter(ctx)
-		}
-		return p, err
+	rec := sealRecord{plain: runningFingerprint(num, plain, final, next)}
+	before := u.sealedBefore(num)
+	if before.plainKnown() && rec.plainKnown() && !before.same(rec) {
+		return p, u.diverged(ctx, num) // known before sealing: the plaintext differs
 	}
 	sealed, err := p.seal(stream, uint64(num-1)*uint64(u.row.ChunksPerPart), final)
 	if err != nil {
+		return p, err
+	}
+	rec.tags = p.tagsFingerprint(num, final)
+	if before.known() && !before.same(rec) {
+		return p, u.diverged(ctx, num) // the ciphertext differs; it is dropped here
+	}
+	if err := u.recordSealed(ctx, num, rec); err != nil {
+		if errors.Is(err, errStoreDiverged) {
+			return p, u.diverged(ctx, num)
+		}
 		return p, err
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storePartTimeout)
@@ -507,37 +511,88 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 	return u.s.part(u), nil
 }
 
-// partFingerprint identifies what part num seals: its plaintext (by the running digest of the
-// upload through its end, or its own digest), its length and its last-chunk flag.
-func partFingerprint(num int, plain int64, final bool, running, own hash.Hash) []byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "secondopinion sealed part\x00%d\x00%d\x00%t\x00", num, plain, final)
-	if running != nil {
-		h.Write([]byte("running\x00"))
-		h.Write(running.Sum(nil))
-	} else {
-		h.Write([]byte("own\x00"))
-		h.Write(own.Sum(nil))
+// sealRecord is what is recorded of a sealed part (uploads.sealed_parts), 64 bytes: a
+// fingerprint of its plaintext through the upload's running SHA-256 (zero when that digest was
+// not known), then one of its Poly1305 tags. Both bind the part's number, length and last-chunk
+// flag. Two different plaintexts sealed under the same counters have different tags but with a
+// negligible chance, which nobody without the document key can steer.
+type sealRecord struct {
+	plain, tags []byte // 32 bytes each; plain nil when not known
+}
+
+func (r sealRecord) plainKnown() bool { return len(r.plain) == sha256.Size }
+func (r sealRecord) known() bool      { return len(r.tags) == sha256.Size }
+
+// same reports whether r and o record one ciphertext: by their plaintext fingerprints when both
+// have one, by their tags otherwise.
+func (r sealRecord) same(o sealRecord) bool {
+	if r.plainKnown() && o.plainKnown() {
+		return bytes.Equal(r.plain, o.plain)
 	}
+	return bytes.Equal(r.tags, o.tags)
+}
+
+func (r sealRecord) bytes() []byte {
+	b := make([]byte, 2*sha256.Size)
+	copy(b, r.plain)
+	copy(b[sha256.Size:], r.tags)
+	return b
+}
+
+func parseSealRecord(b []byte) sealRecord {
+	if len(b) != 2*sha256.Size {
+		return sealRecord{}
+	}
+	r := sealRecord{tags: b[sha256.Size:]}
+	if !bytes.Equal(b[:sha256.Size], make([]byte, sha256.Size)) {
+		r.plain = b[:sha256.Size]
+	}
+	return r
+}
+
+// sealedBefore returns the record of part num made by an earlier request, if any.
+func (u *storeUpload) sealedBefore(num int) sealRecord {
+	if num <= len(u.row.SealedParts) {
+		return parseSealRecord(u.row.SealedParts[num-1])
+	}
+	return sealRecord{}
+}
+
+// runningFingerprint binds the running digest through part num (nil: unknown) to the part.
+func runningFingerprint(num int, plain int64, final bool, running hash.Hash) []byte {
+	if running == nil {
+		return nil
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "secondopinion sealed part plaintext\x00%d\x00%d\x00%t\x00", num, plain, final)
+	h.Write(running.Sum(nil))
 	return h.Sum(nil)
 }
 
-// recordSealed records fp as part num's fingerprint, or checks it is the one recorded before:
+// recordSealed records rec as part num's, or checks it is the one recorded meanwhile:
 // errStoreDiverged when it is not. The part may be sent only once this returns nil.
-func (u *storeUpload) recordSealed(ctx context.Context, num int, fp []byte) error {
+func (u *storeUpload) recordSealed(ctx context.Context, num int, rec sealRecord) error {
 	ctx, cancel := context.WithTimeout(ctx, storeRecordTimeout)
 	defer cancel()
-	var same bool
-	err := u.s.cfg.DB.GetContext(ctx, &same, `
+	var recorded []byte
+	err := u.s.cfg.DB.GetContext(ctx, &recorded, `
 		UPDATE uploads SET sealed_parts[$2] = coalesce(sealed_parts[$2], $3)
-		WHERE id = $1 RETURNING sealed_parts[$2] = $3`, u.row.ID, num, fp)
+		WHERE id = $1 RETURNING sealed_parts[$2]`, u.row.ID, num, rec.bytes())
 	switch {
 	case err != nil:
 		return fmt.Errorf("upload: record part %d: %w", num, err)
-	case !same:
+	case !parseSealRecord(recorded).same(rec):
 		return errStoreDiverged
 	}
 	return nil
+}
+
+// diverged erases an upload whose part num was resent with other bytes.
+func (u *storeUpload) diverged(ctx context.Context, num int) error {
+	u.settleAll()
+	u.s.log.WarnContext(ctx, "upload resent other bytes for a part already sealed", "upload", u.row.ID, "part", num)
+	u.eraseAfter(ctx)
+	return errStoreDiverged
 }
 
 // cancelInflight stops the parts in flight (settleFirst then sees them fail).
