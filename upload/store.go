@@ -18,6 +18,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/minio/minio-go/v7"
 	"github.com/tus/tusd/v2/pkg/handler"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/secondopinion/secondopinion/vault"
 )
@@ -70,6 +71,13 @@ type StoreConfig struct {
 	// ExpireLocker, when set, is the tusd locker Expire takes an upload's lock with
 	// before terminating it, so that it never races a PATCH in flight.
 	ExpireLocker handler.Locker
+	// BufferMemory bounds the part buffers of all the PATCH requests in progress together, in
+	// bytes: each reserves its storeInFlight+1 part buffers when it starts (20 MiB, or 32 MiB for
+	// uploads of 256 MiB or more) and waits up to BufferWait for room, then answers 503 and
+	// the tus client retries. Default 1 GiB.
+	BufferMemory int64
+	// BufferWait is how long a PATCH waits for buffer memory. Default 30 s.
+	BufferWait time.Duration
 }
 
 // FinishedUpload describes an upload that is stored and verified.
@@ -91,10 +99,11 @@ type FinishedUpload struct {
 // no state in memory between requests: any instance serves any request, as long as a
 // shared Locker (such as the PostgreSQL one) serializes requests on one upload.
 type Store struct {
-	cfg  StoreConfig
-	core minio.Core
-	log  *slog.Logger
-	bufs partBuffers
+	cfg    StoreConfig
+	core   minio.Core
+	log    *slog.Logger
+	bufs   partBuffers
+	budget *semaphore.Weighted // BufferMemory
 }
 
 // NewStore returns a Store. See StoreConfig for the defaults.
@@ -120,7 +129,14 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	if cfg.TailPrefix == "" {
 		cfg.TailPrefix = "uploads/"
 	}
-	return &Store{cfg: cfg, core: minio.Core{Client: cfg.MinIO}, log: cfg.Logger}, nil
+	if cfg.BufferMemory <= 0 {
+		cfg.BufferMemory = 1 << 30
+	}
+	if cfg.BufferWait <= 0 {
+		cfg.BufferWait = 30 * time.Second
+	}
+	return &Store{cfg: cfg, core: minio.Core{Client: cfg.MinIO}, log: cfg.Logger,
+		budget: semaphore.NewWeighted(cfg.BufferMemory)}, nil
 }
 
 // UseIn registers the Store in a tusd StoreComposer as core, terminater and length

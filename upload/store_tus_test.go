@@ -49,6 +49,7 @@ type storeEnv struct {
 	mu       sync.Mutex
 	now      time.Time
 	modify   func(*StoreConfig) // applied to the next requests' stores
+	shared   *Store             // when set, the store of every request (as in production)
 	finished map[string]FinishedUpload
 }
 
@@ -131,7 +132,14 @@ func (e *storeEnv) store() *Store {
 
 func (e *storeEnv) composer() *handler.StoreComposer {
 	c := handler.NewStoreComposer()
-	e.store().UseIn(c)
+	e.mu.Lock()
+	shared := e.shared
+	e.mu.Unlock()
+	if shared != nil {
+		shared.UseIn(c)
+	} else {
+		e.store().UseIn(c)
+	}
 	c.UseLocker(e.locker)
 	return c
 }
@@ -1037,4 +1045,57 @@ func TestStoreFinishRetried(t *testing.T) {
 			e.checkObject(t, url, plain)
 		})
 	}
+}
+
+// PATCH requests share a budget of part-buffer memory: a request that finds no room in time
+// answers 503 (tus clients retry) and loses nothing; once room is back, it goes through.
+func TestStoreBufferBudget(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	one := int64(storeInFlight+1) * (int64(80)*vault.SealedChunkSize + 2048) // a request's reservation, about
+	e.mu.Lock()
+	e.modify = func(c *StoreConfig) { c.BufferMemory, c.BufferWait = one, 300*time.Millisecond }
+	e.mu.Unlock()
+	s := e.store()
+	e.mu.Lock()
+	e.shared, e.modify = s, nil
+	e.mu.Unlock()
+	plain := pseudoRandom(21, partPlain+100)
+	first, second := e.create(t, int64(len(plain))), e.create(t, int64(len(plain)))
+
+	// The first PATCH holds its reservation while its body trickles in.
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPatch, first, pr)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", "0")
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		resp.Body.Close()
+		done <- resp
+	}()
+	if _, err := pw.Write(plain[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.patch(t, second, 0, plain, nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("PATCH without buffer memory: %s, want 503", resp.Status)
+	}
+	if off := e.offset(t, second); off != 0 {
+		t.Fatalf("offset %d after a refused PATCH", off)
+	}
+	pw.Write(plain[1000:])
+	pw.Close()
+	if resp := <-done; resp == nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("first PATCH: %v", resp)
+	}
+	if resp := e.patch(t, second, 0, plain, nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH once memory is back: %s", resp.Status)
+	}
+	e.checkObject(t, second, plain)
 }

@@ -289,6 +289,11 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 	if err != nil {
 		return err
 	}
+	release, err := u.s.reserve(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer release()
 	p := u.s.part(u)
 	defer func() { u.s.release(p) }()
 	defer u.settleAll() // parts still being stored when write fails; the failure is reported below
@@ -362,6 +367,23 @@ func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// errStoreBusy answers a PATCH that found no room for its part buffers in time.
+var errStoreBusy = handler.NewError("ERR_SERVER_BUSY",
+	"the server is busy with other uploads; try again shortly", http.StatusServiceUnavailable)
+
+// reserve takes room in the buffer budget for the part buffers one request of u may hold, and
+// returns the function that gives it back.
+func (s *Store) reserve(ctx context.Context, u *storeUpload) (func(), error) {
+	need := min(int64(storeInFlight+1)*u.full(1), s.cfg.BufferMemory)
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.BufferWait)
+	defer cancel()
+	if err := s.budget.Acquire(wctx, need); err != nil {
+		s.log.WarnContext(ctx, "no buffer memory for an upload request", "upload", u.row.ID)
+		return nil, errStoreBusy
+	}
+	return func() { s.budget.Release(need) }, nil
 }
 
 // part returns an empty buffer for the next part of u.

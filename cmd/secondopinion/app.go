@@ -270,7 +270,7 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	m.store, err = upload.NewStore(upload.StoreConfig{
 		DB: m.db, MinIO: m.minio, Bucket: cfg.MinIOBucket, Keys: m.keys, Logger: m.Logger,
 		Expiry: cfg.UploadExpiry, MaxSize: upload.DefaultImagingStudyMaxSize, OnFinish: hooks.Finish, ExpireLocker: m.locker,
-		LockCheck: m.locker.Held,
+		LockCheck: m.locker.Held, BufferMemory: int64(cfg.UploadMemoryMiB) << 20,
 	})
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ type Config struct {
 	LogLevel         string        // SO_LOG_LEVEL
 	ShutdownTimeout  time.Duration // SO_SHUTDOWN_TIMEOUT
 	UploadExpiry     time.Duration // SO_UPLOAD_EXPIRY
+	UploadMemoryMiB  int           // SO_UPLOAD_MEMORY_MIB
 }
 
 // secrets may be given as NAME_FILE.
@@ -105,6 +106,18 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+func (r *envReader) positiveInt(name string, def int) int {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		r.fail(name, "%q is not a positive whole number", s)
+	}
+	return n
+}
+
 // LoadConfig reads the configuration through lookup (os.LookupEnv in production) and
 // validates it. The error names every variable that is wrong.
 func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
@@ -126,6 +139,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		LogLevel:         r.str("SO_LOG_LEVEL", "info"),
 		ShutdownTimeout:  r.duration("SO_SHUTDOWN_TIMEOUT", 30*time.Second),
 		UploadExpiry:     r.duration("SO_UPLOAD_EXPIRY", 12*time.Hour),
+		UploadMemoryMiB:  r.positiveInt("SO_UPLOAD_MEMORY_MIB", 1024),
 	}
 	for _, f := range strings.Split(r.str("SO_KEK_FILES", ""), ",") {
 		if f = strings.TrimSpace(f); f != "" {
