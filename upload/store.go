@@ -71,6 +71,10 @@ type StoreConfig struct {
 	// ExpireLocker, when set, is the tusd locker Expire takes an upload's lock with
 	// before terminating it, so that it never races a PATCH in flight.
 	ExpireLocker handler.Locker
+	// Registered, when set, tells whether a document with the upload's id is registered (by
+	// OnFinish). An upload that is, is never erased (see storeUpload.erase), whatever happened
+	// after its registration.
+	Registered func(ctx context.Context, id string) (bool, error)
 	// BufferMemory bounds the part buffers of all the PATCH requests in progress together, in
 	// bytes: each reserves its storeInFlight+1 part buffers when it starts (20 MiB, or 32 MiB for
 	// uploads of 256 MiB or more) and waits up to BufferWait for room, then answers 503 and

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +110,12 @@ func (e *storeEnv) store() *Store {
 		Now:    e.clock,
 		// Deferred-length uploads then get the parts of known-length ones: partPlain.
 		MaxSize: 1 << 30,
+		Registered: func(ctx context.Context, id string) (bool, error) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			_, ok := e.finished[id]
+			return ok, nil
+		},
 		OnFinish: func(ctx context.Context, f FinishedUpload) error {
 			head := make([]byte, min(f.Size, 16))
 			if _, err := f.Content.ReadAt(head, 0); err != nil && err != io.EOF {
@@ -1098,4 +1106,108 @@ func TestStoreBufferBudget(t *testing.T) {
 		t.Fatalf("PATCH once memory is back: %s", resp.Status)
 	}
 	e.checkObject(t, second, plain)
+}
+
+// cutGet breaks the body of whole-object GETs of documents after 1 MiB, as a reset would.
+type cutGet struct{ next http.RoundTripper }
+
+type resetBody struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (b *resetBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	k, err := b.r.Read(p)
+	b.n -= int64(k)
+	return k, err
+}
+
+func (b *resetBody) Close() error { return b.r.Close() }
+
+func (c cutGet) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && r.Header.Get("Range") == "" && strings.Contains(r.URL.Path, "documents/") {
+		resp.Body = &resetBody{r: resp.Body, n: 1 << 20}
+	}
+	return resp, err
+}
+
+// A connection reset while finishing reads the whole object back (its digest not known) is a
+// failure to read, not a finding about the object: the upload is kept, and the next HEAD
+// finishes it.
+func TestStoreVerifyReadResetKeepsUpload(t *testing.T) {
+	m := testenv.NewBucket(t)
+	e := newStoreEnv(t, m)
+	cutting, err := minio.New(m.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		Transport:  cutGet{next: http.DefaultTransport},
+		MaxRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 2*partPlain + 999
+	plain := pseudoRandom(3, size)
+	url := e.create(t, int64(size))
+	if resp := e.patch(t, url, 0, plain[:partPlain+10], nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %s", resp.Status)
+	}
+	if _, err := e.db.Owner.Exec(`UPDATE uploads SET hash_parts = hash_parts - 1 WHERE id = $1`, idOf(url)); err != nil {
+		t.Fatal(err) // the running digest is not known any more: finishing reads the object back
+	}
+	e.mu.Lock()
+	e.modify = func(c *StoreConfig) { c.MinIO = cutting }
+	e.mu.Unlock()
+	if resp := e.patch(t, url, partPlain+10, plain[partPlain+10:], nil); resp.StatusCode < 500 {
+		t.Fatalf("final PATCH with the read back reset: %s, want a 5xx", resp.Status)
+	}
+	e.mu.Lock()
+	e.modify = nil
+	e.mu.Unlock()
+	head := e.request(t, "HEAD", url, nil, nil)
+	if head.StatusCode != http.StatusOK || head.Header.Get("Upload-Offset") != strconv.Itoa(size) {
+		t.Fatalf("HEAD after a reset read: %s, offset %s", head.Status, head.Header.Get("Upload-Offset"))
+	}
+	e.checkObject(t, url, plain)
+}
+
+// An upload whose document was registered, but whose finish could not be recorded, is never
+// erased: expiring it leaves the document's key and object alone (only the upload's record goes,
+// as for a finished upload).
+func TestStoreExpireKeepsRegistered(t *testing.T) {
+	e := newStoreEnv(t, nil)
+	size := partPlain + 5
+	plain := pseudoRandom(5, size)
+	url := e.create(t, int64(size))
+	if _, err := e.db.Owner.Exec(`CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.finished_at IS NOT NULL THEN RAISE EXCEPTION 'injected: database went away'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER fail_finish BEFORE UPDATE ON uploads FOR EACH ROW EXECUTE FUNCTION fail_finish();`); err != nil {
+		t.Fatal(err)
+	}
+	if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode < 500 {
+		t.Fatalf("PATCH whose finish cannot be recorded: %s", resp.Status)
+	}
+	if _, err := e.db.Owner.Exec(`DROP TRIGGER fail_finish ON uploads`); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	_, registered := e.finished[idOf(url)]
+	e.now = e.now.Add(13 * time.Hour)
+	e.mu.Unlock()
+	if !registered {
+		t.Fatal("OnFinish was not called")
+	}
+	if _, err := e.store().Expire(t.Context(), e.clock()); err != nil {
+		t.Logf("Expire: %v", err)
+	}
+	if _, err := e.keys.Identity(t.Context(), idOf(url)); err != nil {
+		t.Fatalf("the registered document's key: %v", err)
+	}
+	e.checkObject(t, url, plain) // the object is there and decrypts
 }

@@ -182,7 +182,8 @@ func (u *storeUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 	if err := u.load(ctx); err != nil {
 		return handler.FileInfo{}, err
 	}
-	if u.complete() && !u.row.FinishedAt.Valid && !u.finishing {
+	whole := u.complete() || u.sizeKnown() && u.row.Size.Int64 == 0
+	if whole && !u.row.FinishedAt.Valid && !u.finishing {
 		if err := u.FinishUpload(ctx); err != nil {
 			return handler.FileInfo{}, err
 		}
@@ -657,7 +658,7 @@ func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed
 	defer f.cancel()
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(sealed, storeCastagnoli))
-	body := &guardedReader{r: bytes.NewReader(sealed)}
+	body := guardReadSeeker(bytes.NewReader(sealed))
 	part, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, row.ObjectKey, row.MultipartID, f.num,
 		body, int64(len(sealed)), minio.PutObjectPartOptions{
 			DisableContentSha256: true,
@@ -679,7 +680,7 @@ func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed
 	}
 	state, err := f.next.(encoding.BinaryMarshaler).MarshalBinary()
 	if err == nil {
-		rctx, cancel := context.WithTimeout(ctx, storeRecordTimeout)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeRecordTimeout) // not stopped with the part
 		_, err = s.cfg.DB.ExecContext(rctx, `UPDATE uploads SET hash_state = $2, hash_parts = $3,
 			part_etags = part_etags || ARRAY[$4::text] WHERE id = $1`, row.ID, state, f.num, f.etag)
 		cancel()
@@ -691,11 +692,11 @@ func (f *storePending) store(ctx context.Context, s *Store, row storeRow, sealed
 	f.recorded = state
 }
 
-// guardedReader is a part's body for the HTTP client: once disabled, it reads nothing, so a
-// request body read late (net/http allows it) never touches a buffer handed back.
+// guardedReader is a body for the HTTP client: once disabled, it reads nothing, so a request
+// body read late (net/http allows it) never touches a buffer handed back.
 type guardedReader struct {
 	mu  sync.Mutex
-	r   *bytes.Reader
+	r   io.Reader
 	off bool
 }
 
@@ -708,13 +709,20 @@ func (g *guardedReader) Read(p []byte) (int, error) {
 	return g.r.Read(p)
 }
 
-func (g *guardedReader) Seek(offset int64, whence int) (int64, error) {
+// guardedReadSeeker is a guardedReader over an io.ReadSeeker (minio-go retries by seeking).
+type guardedReadSeeker struct{ *guardedReader }
+
+func guardReadSeeker(r io.ReadSeeker) guardedReadSeeker {
+	return guardedReadSeeker{&guardedReader{r: r}}
+}
+
+func (g guardedReadSeeker) Seek(offset int64, whence int) (int64, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.off {
 		return 0, io.ErrClosedPipe
 	}
-	return g.r.Seek(offset, whence)
+	return g.r.(io.Seeker).Seek(offset, whence)
 }
 
 func (g *guardedReader) disable() {
@@ -826,8 +834,10 @@ func (u *storeUpload) writeTail(ctx context.Context, id *age.HybridIdentity, p *
 		}
 		sealed = sealed[p.pre:]
 		key := fmt.Sprintf("%s%s/tail-%d-%s", u.s.cfg.TailPrefix, u.row.ID, len(u.parts), storeRandomHex(8))
-		_, err = u.s.core.PutObject(ctx, u.s.cfg.Bucket, key, io.MultiReader(bytes.NewReader(hn), bytes.NewReader(sealed)),
+		body := &guardedReader{r: io.MultiReader(bytes.NewReader(hn), bytes.NewReader(sealed))}
+		_, err = u.s.core.PutObject(ctx, u.s.cfg.Bucket, key, body,
 			int64(len(hn)+len(sealed)), "", "", minio.PutObjectOptions{DisableContentSha256: true})
+		body.disable() // the buffer goes back to the pool when write returns
 		if err != nil {
 			return fmt.Errorf("upload: store tail: %w", err)
 		}
@@ -937,7 +947,7 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 	}
 	f, err := u.verify(ctx, id)
 	if err != nil {
-		if storeTransient(err) {
+		if !errors.Is(err, errObjectCorrupt) {
 			return fmt.Errorf("upload: verify: %w", err)
 		}
 		u.s.log.ErrorContext(ctx, "upload failed verification", "upload", u.row.ID, "error", err)
@@ -989,8 +999,25 @@ func (u *storeUpload) eraseAfter(ctx context.Context) {
 	}
 }
 
+// errStoreRegistered stops the erasure of an upload whose document is registered.
+var errStoreRegistered = errors.New("upload: the document is registered; not erased")
+
+// errObjectCorrupt marks a positive finding about the stored object (its size, a chunk that
+// does not authenticate, a wrong decrypted length), as opposed to a failure to read it.
+var errObjectCorrupt = errors.New("stored object failed verification")
+
+// corruptUnlessUnreachable wraps err as errObjectCorrupt unless it is a failure to reach or read
+// storage: after the object's size was checked, a short read is the connection's, not the object's.
+func corruptUnlessUnreachable(what string, err error) error {
+	if storeTransient(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, errObjectCorrupt, err)
+}
+
 // verify checks the completed object: its size, its final chunk (vault.OpenReaderAt),
-// then every chunk while hashing the plaintext in one streaming pass.
+// then every chunk while hashing the plaintext in one streaming pass. Positive findings are
+// errObjectCorrupt; any other error is a failure to read that may pass.
 func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUpload, error) {
 	size, want := u.row.Size.Int64, u.encryptedSize()
 	obj := vault.MinIOObject{Client: u.s.cfg.MinIO, Bucket: u.s.cfg.Bucket, Key: u.row.ObjectKey}
@@ -999,14 +1026,14 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 		return FinishedUpload{}, err
 	}
 	if got != want {
-		return FinishedUpload{}, fmt.Errorf("object has %d bytes, want %d", got, want)
+		return FinishedUpload{}, fmt.Errorf("%w: object has %d bytes, want %d", errObjectCorrupt, got, want)
 	}
 	ra, n, err := vault.OpenReaderAt(ctx, obj, got, id, 0)
 	if err != nil {
-		return FinishedUpload{}, err
+		return FinishedUpload{}, corruptUnlessUnreachable("open object", err)
 	}
 	if n != size {
-		return FinishedUpload{}, fmt.Errorf("object decrypts to %d bytes, want %d", n, size)
+		return FinishedUpload{}, fmt.Errorf("%w: object decrypts to %d bytes, want %d", errObjectCorrupt, n, size)
 	}
 	f := FinishedUpload{
 		ID:            u.row.ID,
@@ -1039,11 +1066,15 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 	defer rc.Close()
 	r, err := age.Decrypt(rc, id)
 	if err != nil {
-		return FinishedUpload{}, fmt.Errorf("decrypt object: %w", err)
+		return FinishedUpload{}, corruptUnlessUnreachable("decrypt object", err)
 	}
 	h := sha256.New()
-	if m, err := io.Copy(h, r); err != nil || m != size {
-		return FinishedUpload{}, fmt.Errorf("decrypt object: %d bytes, %v", m, err)
+	m, err := io.Copy(h, r)
+	if err != nil {
+		return FinishedUpload{}, corruptUnlessUnreachable(fmt.Sprintf("decrypt object after %d bytes", m), err)
+	}
+	if m != size {
+		return FinishedUpload{}, fmt.Errorf("%w: object decrypts to %d bytes, want %d", errObjectCorrupt, m, size)
 	}
 	h.Sum(f.SHA256[:0])
 	return f, nil
@@ -1054,7 +1085,9 @@ func (u *storeUpload) verify(ctx context.Context, id age.Identity) (FinishedUplo
 // A finished upload only loses its record: the document belongs to the registry.
 func (u *storeUpload) Terminate(ctx context.Context) error {
 	if !u.row.FinishedAt.Valid {
-		return u.erase(ctx)
+		if err := u.erase(ctx); !errors.Is(err, errStoreRegistered) {
+			return err
+		}
 	}
 	if _, err := u.s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, u.row.ID); err != nil {
 		return fmt.Errorf("upload: delete upload: %w", err)
@@ -1064,7 +1097,25 @@ func (u *storeUpload) Terminate(ctx context.Context) error {
 
 // erase shreds the upload's key, deletes its multipart upload, object and tails, then
 // its record. Run again after a failure, it carries on where it stopped.
+//
+// An upload whose document is registered already (OnFinish succeeded, recording the finish
+// did not) is not erased: it is recorded as finished instead, and its document stays.
 func (u *storeUpload) erase(ctx context.Context) error {
+	if registered := u.s.cfg.Registered; registered != nil {
+		ok, err := registered(ctx, u.row.ID)
+		if err != nil {
+			return fmt.Errorf("upload: is the document registered: %w", err) // cannot tell: erase nothing
+		}
+		if ok {
+			u.s.log.WarnContext(ctx, "upload registered but not recorded as finished; finished now", "upload", u.row.ID)
+			_, err := u.s.cfg.DB.ExecContext(ctx, `UPDATE uploads SET finished_at = coalesce(finished_at, $2) WHERE id = $1`,
+				u.row.ID, u.s.cfg.Now())
+			if err != nil {
+				return fmt.Errorf("upload: record finish: %w", err)
+			}
+			return errStoreRegistered
+		}
+	}
 	if err := u.s.cfg.Keys.Shred(ctx, u.row.ID); err != nil && !errors.Is(err, vault.ErrNotFound) {
 		return fmt.Errorf("upload: shred key: %w", err)
 	}

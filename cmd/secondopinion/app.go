@@ -271,6 +271,13 @@ func (m *Main) buildStorage(ctx context.Context) error {
 		DB: m.db, MinIO: m.minio, Bucket: cfg.MinIOBucket, Keys: m.keys, Logger: m.Logger,
 		Expiry: cfg.UploadExpiry, MaxSize: upload.DefaultImagingStudyMaxSize, OnFinish: hooks.Finish, ExpireLocker: m.locker,
 		LockCheck: m.locker.Held, BufferMemory: int64(cfg.UploadMemoryMiB) << 20,
+		Registered: func(ctx context.Context, id string) (bool, error) {
+			_, err := m.cases.StoredObject(ctx, id)
+			if errors.Is(err, cases.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		},
 	})
 	if err != nil {
 		return err
