@@ -17,10 +17,11 @@ import (
 // chunks are sealed in place: chunk j starts at pre+j*SealedChunkSize, with room for
 // its tag after it. pre is the age header and nonce at the start of part 1.
 type partBuffer struct {
-	b   []byte
-	pre int
-	n   int // plaintext bytes held
-	cpp int // chunks per part
+	b      []byte
+	pre    int
+	n      int  // plaintext bytes held
+	cpp    int  // chunks per part
+	sealed bool // every chunk held is sealed in place: no plaintext is left in b
 }
 
 func (p *partBuffer) full() bool { return p.n == p.cpp*vault.ChunkSize }
@@ -70,6 +71,7 @@ func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	p.sealed = true
 	last := chunks - 1
 	end := p.pre + last*vault.SealedChunkSize + min(vault.ChunkSize, p.n-last*vault.ChunkSize) + chacha20poly1305.Overhead
 	return p.b[:end], nil
@@ -145,7 +147,7 @@ type partBuffers struct {
 // idle service keeps at most that many, per part size, of memory locked).
 const keepPartBuffers = storeInFlight + 1
 
-// get returns a buffer of n bytes, zeroed.
+// get returns a buffer of n bytes holding no plaintext (zeroes, or ciphertext sealed before).
 func (b *partBuffers) get(n int) []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -164,10 +166,13 @@ func (b *partBuffers) get(n int) []byte {
 	return buf
 }
 
-// put clears buf (no plaintext is left behind) and keeps it for reuse, unless enough of its
-// size are kept already: then it is freed. buf must not be used afterwards.
-func (b *partBuffers) put(buf []byte) {
-	clear(buf)
+// put clears buf (no plaintext is left behind; clean: it holds none, only ciphertext sealed in
+// place) and keeps it for reuse, unless enough of its size are kept already: then it is freed.
+// buf must not be used afterwards.
+func (b *partBuffers) put(buf []byte, clean bool) {
+	if !clean {
+		clear(buf)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.free == nil {

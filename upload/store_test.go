@@ -116,7 +116,7 @@ func TestPartBuffers(t *testing.T) {
 	var b partBuffers
 	first := b.get(1000)
 	copy(first, "plaintext")
-	b.put(first)
+	b.put(first, false)
 	again := b.get(1000)
 	if &again[0] != &first[0] {
 		t.Fatal("a free buffer of the size asked for was not reused")
@@ -132,7 +132,7 @@ func TestPartBuffers(t *testing.T) {
 		held = append(held, b.get(3000))
 	}
 	for _, buf := range held {
-		b.put(buf)
+		b.put(buf, false)
 	}
 	if n := len(b.free[3000]); n != keepPartBuffers {
 		t.Fatalf("%d free buffers kept, want %d", n, keepPartBuffers)

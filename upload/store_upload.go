@@ -397,7 +397,8 @@ func (s *Store) part(u *storeUpload) *partBuffer {
 	return p
 }
 
-func (s *Store) release(p *partBuffer) { s.bufs.put(p.b) }
+// release hands p's buffer back, cleared unless it holds only ciphertext.
+func (s *Store) release(p *partBuffer) { s.bufs.put(p.b, p.sealed) }
 
 // restoreDigest returns the running SHA-256 of the plaintext in the stored parts, when the
 // recorded state covers exactly those parts, as recorded; nil otherwise.
