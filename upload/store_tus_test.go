@@ -138,6 +138,13 @@ func (e *storeEnv) store() *Store {
 	return s
 }
 
+// setModify sets what the next requests' stores change in their configuration (nil: nothing).
+func (e *storeEnv) setModify(f func(*StoreConfig)) {
+	e.mu.Lock()
+	e.modify = f
+	e.mu.Unlock()
+}
+
 func (e *storeEnv) composer() *handler.StoreComposer {
 	c := handler.NewStoreComposer()
 	e.mu.Lock()
@@ -458,15 +465,11 @@ func TestStoreStaleTail(t *testing.T) {
 		t.Fatalf("%d tail objects, want 1", tails)
 	}
 
-	e.mu.Lock()
-	e.modify = func(c *StoreConfig) { c.TailPrefix = strings.Repeat("x", 1100) } // keys too long: tails fail
-	e.mu.Unlock()
+	e.setModify(func(c *StoreConfig) { c.TailPrefix = strings.Repeat("x", 1100) }) // keys too long: tails fail
 	if resp := e.patch(t, url, 1000, plain[1000:partPlain+5000], nil); resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("PATCH with failing tails: %s", resp.Status)
 	}
-	e.mu.Lock()
-	e.modify = nil
-	e.mu.Unlock()
+	e.setModify(nil)
 	if off := e.offset(t, url); off != partPlain {
 		t.Fatalf("offset %d, want the stored part %d", off, partPlain)
 	}
@@ -478,15 +481,11 @@ func TestStoreStaleTail(t *testing.T) {
 	// With a deferred length, the stored part's last chunk is sealed as not the last:
 	// the file cannot end there, and declaring that length is refused.
 	url = e.create(t, -1)
-	e.mu.Lock()
-	e.modify = func(c *StoreConfig) { c.TailPrefix = strings.Repeat("x", 1100) }
-	e.mu.Unlock()
+	e.setModify(func(c *StoreConfig) { c.TailPrefix = strings.Repeat("x", 1100) })
 	if resp := e.patch(t, url, 0, plain[:partPlain+10], nil); resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("PATCH with failing tails: %s", resp.Status)
 	}
-	e.mu.Lock()
-	e.modify = nil
-	e.mu.Unlock()
+	e.setModify(nil)
 	resp := e.patch(t, url, partPlain, nil, map[string]string{"Upload-Length": strconv.Itoa(partPlain)})
 	if resp.StatusCode != http.StatusConflict {
 		t.Fatalf("declaring a length that ends on a sealed chunk: %s", resp.Status)
@@ -659,9 +658,7 @@ func TestStoreTerminateAndExpire(t *testing.T) {
 	if resp := e.request(t, "HEAD", expiring, nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("HEAD of an expired upload: %s", resp.Status)
 	}
-	e.mu.Lock()
-	e.modify = func(c *StoreConfig) { c.ExpireLocker = e.locker }
-	e.mu.Unlock()
+	e.setModify(func(c *StoreConfig) { c.ExpireLocker = e.locker })
 	n, err := e.store().Expire(ctx, e.clock())
 	if err != nil || n != 2 {
 		t.Fatalf("Expire = %d, %v; want 2", n, err)
@@ -921,15 +918,11 @@ func TestStorePartFailsWhileNextIsRead(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			url := e.create(t, int64(size))
-			e.mu.Lock()
-			e.modify = func(c *StoreConfig) { c.MinIO = failing }
-			e.mu.Unlock()
+			e.setModify(func(c *StoreConfig) { c.MinIO = failing })
 			if resp := e.patch(t, url, 0, plain, nil); resp.StatusCode != http.StatusInternalServerError {
 				t.Fatalf("PATCH while part 2 fails: %s", resp.Status)
 			}
-			e.mu.Lock()
-			e.modify = nil
-			e.mu.Unlock()
+			e.setModify(nil)
 			if off := e.offset(t, url); off != partPlain {
 				t.Fatalf("offset %d, want the one part stored in order, %d", off, partPlain)
 			}
@@ -1025,9 +1018,7 @@ func TestStoreFinishRetried(t *testing.T) {
 			}
 			e.mu.Unlock()
 			resp := e.patch(t, url, 0, plain, nil)
-			e.mu.Lock()
-			e.modify = nil
-			e.mu.Unlock()
+			e.setModify(nil)
 			if resp.StatusCode < 400 {
 				t.Fatalf("PATCH with a failing finish: %s", resp.Status)
 			}
@@ -1060,9 +1051,7 @@ func TestStoreFinishRetried(t *testing.T) {
 func TestStoreBufferBudget(t *testing.T) {
 	e := newStoreEnv(t, nil)
 	one := int64(storeInFlight+1) * (int64(80)*vault.SealedChunkSize + 2048) // a request's reservation, about
-	e.mu.Lock()
-	e.modify = func(c *StoreConfig) { c.BufferMemory, c.BufferWait = one, 300*time.Millisecond }
-	e.mu.Unlock()
+	e.setModify(func(c *StoreConfig) { c.BufferMemory, c.BufferWait = one, 300*time.Millisecond })
 	s := e.store()
 	e.mu.Lock()
 	e.shared, e.modify = s, nil
@@ -1161,15 +1150,11 @@ func TestStoreVerifyReadResetKeepsUpload(t *testing.T) {
 	if _, err := e.db.Owner.Exec(`UPDATE uploads SET hash_parts = hash_parts - 1 WHERE id = $1`, idOf(url)); err != nil {
 		t.Fatal(err) // the running digest is not known any more: finishing reads the object back
 	}
-	e.mu.Lock()
-	e.modify = func(c *StoreConfig) { c.MinIO = cutting }
-	e.mu.Unlock()
+	e.setModify(func(c *StoreConfig) { c.MinIO = cutting })
 	if resp := e.patch(t, url, partPlain+10, plain[partPlain+10:], nil); resp.StatusCode < 500 {
 		t.Fatalf("final PATCH with the read back reset: %s, want a 5xx", resp.Status)
 	}
-	e.mu.Lock()
-	e.modify = nil
-	e.mu.Unlock()
+	e.setModify(nil)
 	head := e.request(t, "HEAD", url, nil, nil)
 	if head.StatusCode != http.StatusOK || head.Header.Get("Upload-Offset") != strconv.Itoa(size) {
 		t.Fatalf("HEAD after a reset read: %s, offset %s", head.Status, head.Header.Get("Upload-Offset"))
