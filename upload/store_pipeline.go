@@ -56,9 +56,8 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 	// parts before are still being stored; it is recorded once this part is stored.
 	var next hash.Hash
 	if base := u.runningDigest(); base != nil {
-		next = sha256.New()
 		state, _ := base.(encoding.BinaryMarshaler).MarshalBinary()
-		next.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+		next = sha256From(state) // a copy: base is the digest of the parts before
 		p.hashPlaintext(next)
 	}
 	if len(u.inflight) == storeInFlight {

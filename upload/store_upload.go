@@ -410,7 +410,13 @@ func (u *storeUpload) restoreDigest() hash.Hash {
 			return nil
 		}
 	}
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.row.HashState); err != nil {
+	return sha256From(u.row.HashState)
+}
+
+// sha256From returns a SHA-256 in the state recorded (MarshalBinary), nil if it is not one.
+func sha256From(state []byte) hash.Hash {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		return nil
 	}
 	return h
@@ -435,11 +441,7 @@ func (u *storeUpload) completedDigest() hash.Hash {
 	if u.objETag != fmt.Sprintf("%x-%d", m.Sum(nil), n) {
 		return nil
 	}
-	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.row.HashState); err != nil {
-		return nil
-	}
-	return h
+	return sha256From(u.row.HashState)
 }
 
 // readTail decrypts the tail into the part buffer and checks it ends where recorded.

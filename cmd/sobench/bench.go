@@ -464,14 +464,7 @@ func (b *bench) bigUpload(ctx context.Context) error {
 	size := b.sz.big
 	src := source{seed: 2, size: size, prefix: dicomPrefix}
 	b.progress("restarting the service; one encrypted upload of %s, watching its memory", fmtSize(size))
-	if err := b.svc.restart(ctx); err != nil {
-		return err
-	}
-	settled, err := b.settle(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := watchRSS(ctx, b.svc.pid(), b.http, b.metricsURL())
+	settled, w, err := b.freshService(ctx)
 	if err != nil {
 		return err
 	}
@@ -565,18 +558,24 @@ func (b *bench) settle(ctx context.Context) (bool, error) {
 	return ok, nil
 }
 
+// freshService restarts the service, waits for its idle memory to settle, and starts watching
+// its memory.
+func (b *bench) freshService(ctx context.Context) (settled bool, w *rssWatch, err error) {
+	if err := b.svc.restart(ctx); err != nil {
+		return false, nil, err
+	}
+	if settled, err = b.settle(ctx); err != nil {
+		return false, nil, err
+	}
+	w, err = watchRSS(ctx, b.svc.pid(), b.http, b.metricsURL())
+	return settled, w, err
+}
+
 // concurrentUploads is item 5b: the service's memory during concurrent uploads.
 func (b *bench) concurrentUploads(ctx context.Context) error {
 	n, size := b.sz.concurrent, b.sz.each
 	b.progress("restarting the service; %d concurrent encrypted uploads of %s, watching its memory", n, fmtSize(size))
-	if err := b.svc.restart(ctx); err != nil {
-		return err
-	}
-	settled, err := b.settle(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := watchRSS(ctx, b.svc.pid(), b.http, b.metricsURL())
+	settled, w, err := b.freshService(ctx)
 	if err != nil {
 		return err
 	}
