@@ -174,13 +174,18 @@ func TestCheckpointerEveryNEntries(t *testing.T) {
 	if _, err := cp.Checkpoint(ctx); !errors.Is(err, ErrEmptyLog) {
 		t.Fatalf("checkpoint of empty log: %v", err)
 	}
-	for i := range 25 {
-		if _, err := w.Log(ctx, sampleEntry(i)); err != nil {
-			t.Fatal(err)
+	logEntries := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := w.Log(ctx, sampleEntry(i)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	logEntries(0, 10)
 	// Wait (bounded) for Run to have made a checkpoint of at least 10 entries and copied it
 	// to the sink (the copy follows the database row, so both are awaited before Run stops).
+	// The other 15 entries are logged only then, so that Run's checkpoint is not the one on
+	// demand below, whatever the batches of the writer.
 	r := NewReader(db.Runtime)
 	copied := func(size int64) bool {
 		_, err := bucket.Client.StatObject(ctx, bucket.Bucket, fmt.Sprintf("audit/checkpoints/%020d", size), minio.StatObjectOptions{})
@@ -195,6 +200,7 @@ func TestCheckpointerEveryNEntries(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	logEntries(10, 25)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("run: %v", err)
