@@ -1080,6 +1080,13 @@ func TestStoreBufferBudget(t *testing.T) {
 	if _, err := pw.Write(plain[:1000]); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(10 * time.Second); s.budget.TryAcquire(one); { // until the first holds it
+		s.budget.Release(one)
+		if time.Now().After(deadline) {
+			t.Fatal("the first PATCH did not reserve its buffers")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if resp := e.patch(t, second, 0, plain, nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("PATCH without buffer memory: %s, want 503", resp.Status)
 	}
