@@ -33,7 +33,8 @@ type Documents struct {
 // GET, where the next megabytes are received while the current ones are decrypted; for one held
 // in memory from that buffer, with no further request. A stream that ends early, or a damaged
 // chunk, is a read error, never a short clean EOF. The object's header is opened once per Open
-// (and not at all when the key cache remembers it, see Keys).
+// and once per Stream of a large document (the identity is unwrapped once per Open, and not at
+// all when the key cache remembers it, see Keys).
 func (d *Documents) Open(ctx context.Context, docID, objectKey string, encryptedSize int64) (io.ReaderAt, int64, error) {
 	id, err := d.Keys.openIdentity(ctx, docID)
 	if err != nil {
@@ -47,24 +48,12 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 	if encryptedSize > 0 && encryptedSize <= w {
 		return openInMemory(ctx, src, encryptedSize, id)
 	}
-	ra, size, err := OpenReaderAt(ctx, src, encryptedSize, id, w)
+	plain, ra, size, err := openReadAhead(ctx, src, encryptedSize, id, w)
 	if err != nil {
 		return nil, 0, err
 	}
-	stream := func() (io.ReadCloser, error) {
-		body, _, _, err := minio.Core{Client: d.Client}.GetObject(ctx, d.Bucket, objectKey, minio.GetObjectOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("get document object: %w", err)
-		}
-		obj := newPrefetcher(body)
-		plain, err := age.Decrypt(obj, id)
-		if err != nil {
-			obj.Close()
-			return nil, fmt.Errorf("decrypt document: %w", err)
-		}
-		return &streamReader{Reader: plain, Closer: obj, left: size}, nil
-	}
-	return &openDocument{ReaderAt: ra, stream: stream}, size, nil
+	stream := func() (io.ReadCloser, error) { return ra.Stream(id) }
+	return &openDocument{ReaderAt: plain, stream: stream}, size, nil
 }
 
 // openInMemory opens a small object fetched whole with one GET. The ciphertext stays in

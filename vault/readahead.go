@@ -161,22 +161,28 @@ func fetch(ctx context.Context, src RangeReader, off, n int64) ([]byte, error) {
 // truncated or extended object fails here. Other chunks are authenticated as they are
 // read. The ReaderAt may be used concurrently, as long as ctx lives.
 func OpenReaderAt(ctx context.Context, src RangeReader, encryptedSize int64, id age.Identity, window int64) (io.ReaderAt, int64, error) {
+	plain, _, size, err := openReadAhead(ctx, src, encryptedSize, id, window)
+	return plain, size, err
+}
+
+// openReadAhead is OpenReaderAt that also returns the ReadAhead the plaintext is read from.
+func openReadAhead(ctx context.Context, src RangeReader, encryptedSize int64, id age.Identity, window int64) (io.ReaderAt, *ReadAhead, int64, error) {
 	var head []byte
 	if probe := min(encryptedSize, headProbe); probe > 0 {
 		var err error
 		if head, err = fetch(ctx, src, 0, probe); err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 	}
 	hdr, err := age.ExtractHeader(bytes.NewReader(head))
 	if err != nil {
-		return nil, 0, fmt.Errorf("vault: read age header: %w", err)
+		return nil, nil, 0, fmt.Errorf("vault: read age header: %w", err)
 	}
 	ra := NewReadAhead(ctx, src, encryptedSize, int64(len(hdr))+NonceSize, window)
 	ra.head = head
 	plain, size, err := age.DecryptReaderAt(ra, encryptedSize, id)
 	if err != nil {
-		return nil, 0, fmt.Errorf("vault: open age object: %w", err)
+		return nil, nil, 0, fmt.Errorf("vault: open age object: %w", err)
 	}
-	return plain, size, nil
+	return plain, ra, size, nil
 }

@@ -113,7 +113,7 @@ func (s *Server) documentContent(c *gin.Context) {
 }
 
 // bodyCopy is the size of the writes of a document's body to the connection.
-const bodyCopy = 256 << 10
+const bodyCopy = 1 << 20
 
 var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, bodyCopy); return &b }}
 
