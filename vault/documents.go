@@ -22,8 +22,8 @@ type Documents struct {
 }
 
 // Open returns the document's plaintext with random access and its size. A document whose
-// object fits the read-ahead window (Window) is fetched whole with one GET and served from
-// that buffer of ciphertext; a larger one is read in windows of ranged GETs (see
+// object fits the read-ahead window (Window) is fetched whole with one GET (none when its
+// key cache entry keeps the object, see keyCache) and served from that buffer of ciphertext; a larger one is read in windows of ranged GETs (see
 // OpenReaderAt), and opening it reads the header and the final chunk. Either way the final
 // chunk, which authenticates the size, is checked before Open returns. ErrNotFound when the
 // document's key is gone.
@@ -46,7 +46,19 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 	}
 	src := MinIOObject{Client: d.Client, Bucket: d.Bucket, Key: objectKey}
 	if encryptedSize > 0 && encryptedSize <= w {
-		return openInMemory(ctx, src, encryptedSize, id)
+		cache := d.Keys.keyCache()
+		file := cache.object(id.e, objectKey, encryptedSize)
+		if file == nil {
+			if file, err = fetch(ctx, src, 0, encryptedSize); err != nil {
+				return nil, 0, err
+			}
+		}
+		ra, size, err := openInMemory(file, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		cache.keep(docID, id.e, objectKey, file) // only once it opened: authenticated at its end
+		return ra, size, nil
 	}
 	plain, ra, size, err := openReadAhead(ctx, src, encryptedSize, id, w)
 	if err != nil {
@@ -56,14 +68,11 @@ func (d *Documents) Open(ctx context.Context, docID, objectKey string, encrypted
 	return &openDocument{ReaderAt: plain, stream: stream}, size, nil
 }
 
-// openInMemory opens a small object fetched whole with one GET. The ciphertext stays in
-// memory; plaintext is decrypted a chunk at a time as it is read, never stored.
-func openInMemory(ctx context.Context, src RangeReader, encryptedSize int64, id age.Identity) (io.ReaderAt, int64, error) {
-	file, err := fetch(ctx, src, 0, encryptedSize)
-	if err != nil {
-		return nil, 0, err
-	}
-	plain, size, err := age.DecryptReaderAt(bytes.NewReader(file), encryptedSize, id)
+// openInMemory opens a small object fetched whole with one GET (or kept by the key cache).
+// The ciphertext stays in memory; plaintext is decrypted a chunk at a time as it is read,
+// never stored.
+func openInMemory(file []byte, id age.Identity) (io.ReaderAt, int64, error) {
+	plain, size, err := age.DecryptReaderAt(bytes.NewReader(file), int64(len(file)), id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("vault: open age object: %w", err)
 	}

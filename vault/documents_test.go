@@ -99,25 +99,31 @@ func (e *documentsEnv) readAll(ctx context.Context, docID string, encSize int64)
 }
 
 // TestOpenGETs counts the requests of opening and reading documents: one GET in all for a
-// document that fits the window, whether read whole or at random; one for the header, one
-// for the final window and one for the stream of a larger one.
+// document that fits the window, whether read whole or at random, and none when it is
+// opened again while its key cache entry keeps it (one when the cache keeps no objects);
+// one for the header, one for the final window and one for the stream of a larger one.
 func TestOpenGETs(t *testing.T) {
 	window := int64(4 * SealedChunkSize)
 	e := newDocumentsEnv(t, newKeyring(t, 1), window)
+	noObjects := newDocumentsEnv(t, newKeyring(t, 1), window)
+	noObjects.docs.Keys.CacheBytes = -1
 	ctx := t.Context()
 	tests := []struct {
 		name       string
+		env        *documentsEnv
 		size       int
 		wholeGETs  int
-		randomGETs int
+		randomGETs int // opening again and reading at random; -1: not tried
 	}{
-		{"one byte", 1, 1, 1},
-		{"16 KiB", 16 << 10, 1, 1},
-		{"three chunks", 3*ChunkSize + 7, 1, 1},
-		{"nearly a window", 3*ChunkSize + 60000, 1, 1},
-		{"larger than a window", 9*ChunkSize + 3, 3, 0},
+		{"one byte", e, 1, 1, 0},
+		{"16 KiB", e, 16 << 10, 1, 0},
+		{"three chunks", e, 3*ChunkSize + 7, 1, 0},
+		{"nearly a window", e, 3*ChunkSize + 60000, 1, 0},
+		{"16 KiB, no objects kept", noObjects, 16 << 10, 1, 1},
+		{"larger than a window", e, 9*ChunkSize + 3, 3, -1},
 	}
 	for _, tt := range tests {
+		e := tt.env
 		t.Run(tt.name, func(t *testing.T) {
 			docID := "doc-" + tt.name
 			enc := e.store(t, e.docs.Keys, docID, tt.size)
@@ -129,7 +135,7 @@ func TestOpenGETs(t *testing.T) {
 			if n := e.gets.count(); n != tt.wholeGETs {
 				t.Errorf("a whole read made %d GETs, want %d", n, tt.wholeGETs)
 			}
-			if tt.randomGETs == 0 {
+			if tt.randomGETs < 0 {
 				return
 			}
 			ra, size, err := e.docs.Open(ctx, docID, docID, enc)
@@ -199,6 +205,9 @@ func TestOpenKeyCache(t *testing.T) {
 	}
 	if n := e.docs.Keys.keyCache().len(); n != 3 {
 		t.Fatalf("the cache holds %d keys, want 3", n)
+	}
+	if held := e.docs.Keys.keyCache().held; held != encs["shred-here"]+encs["shred-elsewhere"]+encs["rotated"] {
+		t.Fatalf("the cache keeps %d bytes of objects, want the three objects", held)
 	}
 
 	// Erased by this process: the entry goes, and the row is gone.

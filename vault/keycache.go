@@ -11,11 +11,15 @@ import (
 	"filippo.io/age"
 )
 
-// Defaults of the key cache of Keys (Keys.CacheSize, Keys.CacheTTL).
+// Defaults of the key cache of Keys (Keys.CacheSize, Keys.CacheTTL, Keys.CacheBytes).
 const (
-	DefaultKeyCacheSize = 1024
-	DefaultKeyCacheTTL  = 2 * time.Minute
+	DefaultKeyCacheSize  = 1024
+	DefaultKeyCacheTTL   = 2 * time.Minute
+	DefaultKeyCacheBytes = 64 << 20
 )
+
+// MaxCachedObject is the largest object (in encrypted bytes) a key cache entry keeps.
+const MaxCachedObject = 1 << 20
 
 // keyCache remembers, for documents opened in the last CacheTTL, the unwrapped document
 // identity and the file key of the document's object, so that opening a document again does
@@ -35,13 +39,24 @@ const (
 // re-wrapped by KEK rotation has other wrapped bytes and is unwrapped afresh. The file key is
 // remembered for the exact recipient stanzas of the header it was unwrapped from, and age
 // still checks the header's MAC with it.
+//
+// An entry of a small document (up to MaxCachedObject) also keeps its object, the age file as
+// stored in MinIO: ciphertext only, never plaintext. Reviewers open the same documents again
+// and again (a viewer's Range requests, going back to a report), and an object fetched once
+// is not fetched again while its entry lives. The object goes with its entry: the rules above
+// apply to it unchanged (every open still reads the key row first, so a shredded document is
+// never opened from it), and it is kept for the exact object key and size the registry names.
+// All entries together keep at most `bytes` of objects; when that is used up, objects are
+// fetched and not kept until entries expire.
 type keyCache struct {
-	size int
-	ttl  time.Duration
-	now  func() time.Time
+	size  int
+	ttl   time.Duration
+	bytes int64 // budget of kept objects
+	now   func() time.Time
 
 	mu      sync.Mutex
 	entries map[string]*cachedKey // by document id
+	held    int64                 // bytes of objects kept by entries
 }
 
 // cachedKey is one document's entry.
@@ -53,19 +68,61 @@ type cachedKey struct {
 	mu      sync.Mutex
 	stanzas [sha256.Size]byte // digest of the stanzas fileKey was unwrapped from
 	fileKey []byte            // nil until a header was opened
+
+	// guarded by keyCache.mu
+	objectKey string
+	object    []byte // the whole object of objectKey, when kept
 }
 
-func newKeyCache(size int, ttl time.Duration, now func() time.Time) *keyCache {
+func newKeyCache(size int, ttl time.Duration, bytes int64, now func() time.Time) *keyCache {
 	if size == 0 {
 		size = DefaultKeyCacheSize
 	}
 	if ttl == 0 {
 		ttl = DefaultKeyCacheTTL
 	}
+	if bytes == 0 {
+		bytes = DefaultKeyCacheBytes
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &keyCache{size: size, ttl: ttl, now: now, entries: make(map[string]*cachedKey)}
+	return &keyCache{size: size, ttl: ttl, bytes: bytes, now: now, entries: make(map[string]*cachedKey)}
+}
+
+// drop removes docID's entry and releases its object. c.mu is held.
+func (c *keyCache) drop(docID string) {
+	if e := c.entries[docID]; e != nil {
+		c.held -= int64(len(e.object))
+		e.object, e.objectKey = nil, ""
+		delete(c.entries, docID)
+	}
+}
+
+// object returns the object e keeps for objectKey if it has size bytes, else nil.
+func (c *keyCache) object(e *cachedKey, objectKey string, size int64) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.objectKey != objectKey || int64(len(e.object)) != size {
+		return nil
+	}
+	return e.object
+}
+
+// keep lets e, the live entry of docID, keep object (whose bytes must not change after)
+// as objectKey's, if it is small enough and the budget allows.
+func (c *keyCache) keep(docID string, e *cachedKey, objectKey string, object []byte) {
+	n := int64(len(object))
+	if n > MaxCachedObject || c.bytes <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[docID] != e || e.object != nil || c.held+n > c.bytes {
+		return
+	}
+	e.objectKey, e.object = objectKey, object
+	c.held += n
 }
 
 // enabled is false when the cache is switched off (a negative size or TTL).
@@ -83,7 +140,7 @@ func (c *keyCache) get(docID string, sum [sha256.Size]byte) *cachedKey {
 		return nil
 	}
 	if e.wrapped != sum || !c.now().Before(e.expires) {
-		delete(c.entries, docID) // stale: re-wrapped, shredded and re-created, or expired
+		c.drop(docID) // stale: re-wrapped, shredded and re-created, or expired
 		return nil
 	}
 	return e
@@ -102,16 +159,17 @@ func (c *keyCache) put(docID string, sum [sha256.Size]byte, id age.Identity) *ca
 		now := c.now()
 		for k, old := range c.entries {
 			if !now.Before(old.expires) {
-				delete(c.entries, k)
+				c.drop(k)
 			}
 		}
 		for k := range c.entries { // map order is random: a random eviction
 			if len(c.entries) < c.size {
 				break
 			}
-			delete(c.entries, k)
+			c.drop(k)
 		}
 	}
+	c.drop(docID)
 	c.entries[docID] = e
 	return e
 }
@@ -119,7 +177,7 @@ func (c *keyCache) put(docID string, sum [sha256.Size]byte, id age.Identity) *ca
 // forget drops docID's entry (its key was shredded here).
 func (c *keyCache) forget(docID string) {
 	c.mu.Lock()
-	delete(c.entries, docID)
+	c.drop(docID)
 	c.mu.Unlock()
 }
 

@@ -80,6 +80,46 @@ func TestKeyCache(t *testing.T) {
 				t.Fatalf("len %d, want b, c, d", c.len())
 			}
 		}},
+		{"an entry keeps its object, for its object key and size only", func(t *testing.T, c *keyCache) {
+			e := c.put("a", sum("w1"), id)
+			obj := []byte("ciphertext")
+			c.keep("a", e, "obj-a", obj)
+			if got := c.object(e, "obj-a", int64(len(obj))); !bytes.Equal(got, obj) {
+				t.Fatalf("object %q", got)
+			}
+			if c.object(e, "obj-b", int64(len(obj))) != nil || c.object(e, "obj-a", 3) != nil {
+				t.Fatal("an object served for another key or size")
+			}
+		}},
+		{"objects go with their entries", func(t *testing.T, c *keyCache) {
+			for _, drop := range []func(e *cachedKey){
+				func(*cachedKey) { c.forget("a") },
+				func(*cachedKey) { c.get("a", sum("re-wrapped")) },
+				func(*cachedKey) { c.put("a", sum("w2"), id) },
+				func(*cachedKey) { now = now.Add(time.Hour); c.get("a", sum("w1")) },
+			} {
+				e := c.put("a", sum("w1"), id)
+				c.keep("a", e, "obj", make([]byte, 60))
+				drop(e)
+				if c.held != 0 || c.object(e, "obj", 60) != nil {
+					t.Fatalf("%d bytes held after the entry went", c.held)
+				}
+			}
+		}},
+		{"objects within the budget, never of a dropped entry", func(t *testing.T, c *keyCache) {
+			a, b := c.put("a", sum("w"), id), c.put("b", sum("w"), id)
+			c.keep("a", a, "obj-a", make([]byte, 60))
+			c.keep("b", b, "obj-b", make([]byte, 60)) // 120 > 100
+			if c.held != 60 || c.object(b, "obj-b", 60) != nil {
+				t.Fatalf("%d bytes held; budget 100", c.held)
+			}
+			c.forget("a")
+			c.keep("a", a, "obj-a", make([]byte, 60)) // a is no entry any more
+			c.keep("b", b, "obj-b", make([]byte, 60))
+			if c.held != 60 || c.object(a, "obj-a", 60) != nil || c.object(b, "obj-b", 60) == nil {
+				t.Fatalf("%d bytes held, want b's 60", c.held)
+			}
+		}},
 		{"bounded: live entries are evicted when needed", func(t *testing.T, c *keyCache) {
 			for _, d := range []string{"a", "b", "c", "d", "e"} {
 				c.put(d, sum("w"), id)
@@ -94,15 +134,24 @@ func TestKeyCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, newKeyCache(3, time.Minute, clock))
+			tt.run(t, newKeyCache(3, time.Minute, 100, clock))
 		})
 	}
 
 	t.Run("disabled", func(t *testing.T) {
-		c := newKeyCache(-1, 0, clock)
-		c.put("a", sum("w1"), id)
-		if c.get("a", sum("w1")) != nil || c.len() != 0 {
+		c := newKeyCache(-1, 0, 0, clock)
+		e := c.put("a", sum("w1"), id)
+		c.keep("a", e, "obj", []byte("x"))
+		if c.get("a", sum("w1")) != nil || c.len() != 0 || c.held != 0 {
 			t.Fatal("a disabled cache held an entry")
+		}
+	})
+	t.Run("no objects", func(t *testing.T) {
+		c := newKeyCache(0, 0, -1, clock)
+		e := c.put("a", sum("w1"), id)
+		c.keep("a", e, "obj", []byte("x"))
+		if c.get("a", sum("w1")) == nil || c.held != 0 {
+			t.Fatal("want the key without its object")
 		}
 	})
 }
@@ -112,7 +161,7 @@ func TestKeyCache(t *testing.T) {
 func TestCachingIdentity(t *testing.T) {
 	id := newIdentity(t)
 	inner := &countingIdentity{Identity: id}
-	c := newKeyCache(0, 0, nil)
+	c := newKeyCache(0, 0, 0, nil)
 	ci := cachingIdentity{c.put("doc", sha256.Sum256(nil), inner)}
 	fileA, fileB := sealAll(t, id, []byte("a")), sealAll(t, id, []byte("b"))
 	for i, f := range [][]byte{fileA, fileA, fileA, fileB, fileB, fileA} {

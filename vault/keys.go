@@ -33,7 +33,10 @@ type Keys struct {
 	// negative. Now is the cache's clock (time.Now when nil). Set them before first use.
 	CacheSize int
 	CacheTTL  time.Duration
-	Now       func() time.Time
+	// CacheBytes is how many bytes of small documents' objects (ciphertext) the entries of the
+	// key cache keep: DefaultKeyCacheBytes when 0, none when negative.
+	CacheBytes int64
+	Now        func() time.Time
 
 	cacheOnce sync.Once
 	cache     *keyCache
@@ -86,10 +89,10 @@ func (k *Keys) Identity(ctx context.Context, docID string) (*age.HybridIdentity,
 // wrapped key is read from PostgreSQL every time (ErrNotFound once shredded); unwrapping it,
 // and opening the object's header with it, are remembered by the key cache for the same
 // wrapped bytes (see keyCache).
-func (k *Keys) openIdentity(ctx context.Context, docID string) (age.Identity, error) {
+func (k *Keys) openIdentity(ctx context.Context, docID string) (cachingIdentity, error) {
 	wrapped, err := k.wrapped(ctx, docID)
 	if err != nil {
-		return nil, err
+		return cachingIdentity{}, err
 	}
 	sum := sha256.Sum256(wrapped)
 	c := k.keyCache()
@@ -98,13 +101,13 @@ func (k *Keys) openIdentity(ctx context.Context, docID string) (age.Identity, er
 	}
 	id, err := k.parse(wrapped)
 	if err != nil {
-		return nil, err
+		return cachingIdentity{}, err
 	}
 	return cachingIdentity{c.put(docID, sum, id)}, nil
 }
 
 func (k *Keys) keyCache() *keyCache {
-	k.cacheOnce.Do(func() { k.cache = newKeyCache(k.CacheSize, k.CacheTTL, k.Now) })
+	k.cacheOnce.Do(func() { k.cache = newKeyCache(k.CacheSize, k.CacheTTL, k.CacheBytes, k.Now) })
 	return k.cache
 }
 

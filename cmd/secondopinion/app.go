@@ -248,6 +248,10 @@ func (m *Main) buildStorage(ctx context.Context) error {
 		return &ConfigError{Var: "SO_KEK_FILES", Reason: err.Error()}
 	}
 	m.keys = vault.NewKeys(m.db, keyring)
+	m.keys.CacheBytes = int64(cfg.DocumentCacheMiB) << 20
+	if cfg.DocumentCacheMiB == 0 {
+		m.keys.CacheBytes = -1
+	}
 
 	signer, verifier, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
 	if err != nil {

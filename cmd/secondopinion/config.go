@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/secondopinion/secondopinion/vault"
 )
 
 // Config is the whole configuration, read from SO_* environment variables.
@@ -34,6 +36,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration // SO_SHUTDOWN_TIMEOUT
 	UploadExpiry     time.Duration // SO_UPLOAD_EXPIRY
 	UploadMemoryMiB  int           // SO_UPLOAD_MEMORY_MIB
+	DocumentCacheMiB int           // SO_DOCUMENT_CACHE_MIB: small documents' ciphertext kept by the key cache; 0: none
 }
 
 // secrets may be given as NAME_FILE.
@@ -118,6 +121,18 @@ func (r *envReader) positiveInt(name string, def int) int {
 	return n
 }
 
+func (r *envReader) nonNegativeInt(name string, def int) int {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		r.fail(name, "%q is not a whole number of 0 or more", s)
+	}
+	return n
+}
+
 // LoadConfig reads the configuration through lookup (os.LookupEnv in production) and
 // validates it. The error names every variable that is wrong.
 func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
@@ -140,6 +155,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		ShutdownTimeout:  r.duration("SO_SHUTDOWN_TIMEOUT", 30*time.Second),
 		UploadExpiry:     r.duration("SO_UPLOAD_EXPIRY", 12*time.Hour),
 		UploadMemoryMiB:  r.positiveInt("SO_UPLOAD_MEMORY_MIB", 1024),
+		DocumentCacheMiB: r.nonNegativeInt("SO_DOCUMENT_CACHE_MIB", vault.DefaultKeyCacheBytes>>20),
 	}
 	for _, f := range strings.Split(r.str("SO_KEK_FILES", ""), ",") {
 		if f = strings.TrimSpace(f); f != "" {

@@ -196,6 +196,7 @@ func TestBadConfigNamesVariable(t *testing.T) {
 		{"log level", "SO_LOG_LEVEL", "loud", "SO_LOG_LEVEL"},
 		{"shutdown", "SO_SHUTDOWN_TIMEOUT", "-1s", "SO_SHUTDOWN_TIMEOUT"},
 		{"upload memory", "SO_UPLOAD_MEMORY_MIB", "lots", "SO_UPLOAD_MEMORY_MIB"},
+		{"document cache", "SO_DOCUMENT_CACHE_MIB", "-1", "SO_DOCUMENT_CACHE_MIB"},
 		{"secret file", "SO_MINIO_SECRET_KEY_FILE", secretFile, "SO_MINIO_SECRET_KEY_FILE"},
 	}
 	for _, tt := range tests {

@@ -14,13 +14,15 @@
 //     (plaintext, its own process), all to the same MinIO; both tus uploads use one client
 //     (a creation POST, then PATCH requests of 64 MiB);
 //  2. the full download of that document (decrypted by the service) and a plain GetObject
-//     of the plaintext object;
+//     of the plaintext object, and that GetObject through a plain loopback proxy (the cost of
+//     the extra hop alone);
 //  3. the peak RSS growth (VmHWM over the idle VmRSS) of a freshly started service during one
 //     4 GiB upload, then 1 MiB Range reads at the end of that document (the median of
 //     several);
 //  4. the same growth during 16 concurrent 256 MiB uploads;
-//  5. audited document opens per second: 32 workers reading a small PDF for 10 s, each open
-//     committing an audit entry (the entries are counted afterwards);
+//  5. audited document opens per second: 32 workers reading 16 small PDFs in turn for 10 s,
+//     each open committing an audit entry (the entries are counted afterwards); then the
+//     same for 5 s with SO_DOCUMENT_CACHE_MIB=0, where every open GETs its object;
 //  6. the time of `secondopinion audit verify` per million entries (bulk-loaded with COPY
 //     into a database of their own, with a signed checkpoint), and group-commit entries per
 //     second from the Go benchmark of package audit (go test -bench Writer), on the same
