@@ -15,8 +15,13 @@ import (
 const streamBlock = 32 * SealedChunkSize
 
 // parallelRead is the smallest read of a stream that is decrypted by two goroutines, each
-// taking one half: the service's other core decrypts while this one does.
-const parallelRead = 256 << 10
+// taking one half: the service's other core decrypts while this one does. maxStreamRead is
+// the most one Read returns: the chunks two halves read then lie within two blocks, which
+// is what a seqSource keeps.
+const (
+	parallelRead  = 256 << 10
+	maxStreamRead = 1 << 20
+)
 
 // Stream returns the whole plaintext of the object r reads, decrypted with id as it is read,
 // from its first byte. The chunks between the header and the final chunk come from one GET,
@@ -120,7 +125,7 @@ func (s *plainStream) Read(p []byte) (int, error) {
 	if s.pos >= s.size {
 		return 0, io.EOF
 	}
-	p = p[:min(int64(len(p)), s.size-s.pos)]
+	p = p[:min(int64(len(p)), s.size-s.pos, maxStreamRead)]
 	n, err := s.readAt(p)
 	s.pos += int64(n)
 	if err == io.EOF {
