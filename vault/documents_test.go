@@ -224,6 +224,10 @@ func TestOpenKeyCache(t *testing.T) {
 			t.Errorf("%s opened after its key was shredded: %v", doc, err)
 		}
 	}
+	// That open also dropped what this process remembered of the document shredded elsewhere.
+	if c := e.docs.Keys.keyCache(); c.len() != 1 || c.held != encs["rotated"] {
+		t.Fatalf("after the shredded documents' opens the cache holds %d keys and %d bytes; want the third alone", c.len(), c.held)
+	}
 
 	// Re-wrapped to a KEK this process does not hold: its cached identity is not used.
 	rotated := NewKeys(e.db.Runtime, loadKeyring(t, keks...))

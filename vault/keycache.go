@@ -46,8 +46,8 @@ const MaxCachedObject = 1 << 20
 // is not fetched again while its entry lives. The object goes with its entry: the rules above
 // apply to it unchanged (every open still reads the key row first, so a shredded document is
 // never opened from it), and it is kept for the exact object key and size the registry names.
-// All entries together keep at most `bytes` of objects; when that is used up, objects are
-// fetched and not kept until entries expire.
+// All entries together keep at most `bytes` of objects; when that is used up, expired entries
+// go, and objects are then fetched and not kept until more entries expire.
 type keyCache struct {
 	size  int
 	ttl   time.Duration
@@ -57,6 +57,7 @@ type keyCache struct {
 	mu      sync.Mutex
 	entries map[string]*cachedKey // by document id
 	held    int64                 // bytes of objects kept by entries
+	sweeps  *time.Timer           // pending sweep, while there are entries
 }
 
 // cachedKey is one document's entry.
@@ -90,6 +91,34 @@ func newKeyCache(size int, ttl time.Duration, bytes int64, now func() time.Time)
 	return &keyCache{size: size, ttl: ttl, bytes: bytes, now: now, entries: make(map[string]*cachedKey)}
 }
 
+// sweep drops expired entries. It runs on a timer, every quarter of the TTL while the cache
+// holds entries, so that an identity, a file key or an object is not kept in memory for
+// much longer than the TTL, even for documents that are never opened again.
+func (c *keyCache) sweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweeps = nil
+	c.dropExpired()
+	c.scheduleSweep()
+}
+
+// scheduleSweep starts the sweep timer if entries need it. c.mu is held.
+func (c *keyCache) scheduleSweep() {
+	if c.sweeps == nil && len(c.entries) > 0 {
+		c.sweeps = time.AfterFunc(max(c.ttl/4, time.Second), c.sweep)
+	}
+}
+
+// dropExpired drops the expired entries. c.mu is held.
+func (c *keyCache) dropExpired() {
+	now := c.now()
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			c.drop(k)
+		}
+	}
+}
+
 // drop removes docID's entry and releases its object. c.mu is held.
 func (c *keyCache) drop(docID string) {
 	if e := c.entries[docID]; e != nil {
@@ -118,6 +147,9 @@ func (c *keyCache) keep(docID string, e *cachedKey, objectKey string, object []b
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.held+n > c.bytes {
+		c.dropExpired() // their objects count until they go
+	}
 	if c.entries[docID] != e || e.object != nil || c.held+n > c.bytes {
 		return
 	}
@@ -156,12 +188,7 @@ func (c *keyCache) put(docID string, sum [sha256.Size]byte, id age.Identity) *ca
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[docID]; !ok && len(c.entries) >= c.size {
-		now := c.now()
-		for k, old := range c.entries {
-			if !now.Before(old.expires) {
-				c.drop(k)
-			}
-		}
+		c.dropExpired()
 		for k := range c.entries { // map order is random: a random eviction
 			if len(c.entries) < c.size {
 				break
@@ -171,6 +198,7 @@ func (c *keyCache) put(docID string, sum [sha256.Size]byte, id age.Identity) *ca
 	}
 	c.drop(docID)
 	c.entries[docID] = e
+	c.scheduleSweep()
 	return e
 }
 

@@ -120,6 +120,35 @@ func TestKeyCache(t *testing.T) {
 				t.Fatalf("%d bytes held, want b's 60", c.held)
 			}
 		}},
+		{"expired entries make room for objects", func(t *testing.T, c *keyCache) {
+			a := c.put("a", sum("w"), id)
+			c.keep("a", a, "obj-a", make([]byte, 60))
+			now = now.Add(time.Hour) // a expired; nothing opened it since
+			b := c.put("b", sum("w"), id)
+			c.keep("b", b, "obj-b", make([]byte, 60))
+			if c.held != 60 || c.object(b, "obj-b", 60) == nil || c.len() != 1 {
+				t.Fatalf("%d bytes held, %d entries; want b's object alone", c.held, c.len())
+			}
+		}},
+		{"the sweep drops expired entries and their objects", func(t *testing.T, c *keyCache) {
+			a := c.put("a", sum("w"), id)
+			c.keep("a", a, "obj-a", make([]byte, 60))
+			if c.sweeps == nil {
+				t.Fatal("no sweep scheduled while the cache holds entries")
+			}
+			now = now.Add(30 * time.Second)
+			c.put("b", sum("w"), id)
+			now = now.Add(30 * time.Second) // a expired, b live
+			c.sweep()
+			if c.len() != 1 || c.held != 0 || c.get("b", sum("w")) == nil {
+				t.Fatalf("%d entries, %d bytes held after the sweep; want b alone", c.len(), c.held)
+			}
+			now = now.Add(time.Minute)
+			c.sweep()
+			if c.len() != 0 || c.sweeps != nil {
+				t.Fatalf("%d entries after the last sweep, or a sweep still scheduled", c.len())
+			}
+		}},
 		{"bounded: live entries are evicted when needed", func(t *testing.T, c *keyCache) {
 			for _, d := range []string{"a", "b", "c", "d", "e"} {
 				c.put(d, sum("w"), id)

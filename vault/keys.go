@@ -90,12 +90,15 @@ func (k *Keys) Identity(ctx context.Context, docID string) (*age.HybridIdentity,
 // and opening the object's header with it, are remembered by the key cache for the same
 // wrapped bytes (see keyCache).
 func (k *Keys) openIdentity(ctx context.Context, docID string) (cachingIdentity, error) {
+	c := k.keyCache()
 	wrapped, err := k.wrapped(ctx, docID)
+	if errors.Is(err, ErrNotFound) {
+		c.forget(docID) // shredded, maybe by another process: drop what this one remembers
+	}
 	if err != nil {
 		return cachingIdentity{}, err
 	}
 	sum := sha256.Sum256(wrapped)
-	c := k.keyCache()
 	if e := c.get(docID, sum); e != nil {
 		return cachingIdentity{e}, nil
 	}
@@ -158,9 +161,14 @@ func (k *Keys) Shred(ctx context.Context, docID string) error {
 }
 
 // ShredWith is Shred inside the caller's transaction (or any executor).
+// The key cache forgets the document before and after the DELETE; an open that read the key
+// row just before it may still leave an entry, which the next open of the document or the
+// cache's sweep (within about CacheTTL) drops.
 func (k *Keys) ShredWith(ctx context.Context, ex sqlx.ExecerContext, docID string) error {
-	k.keyCache().forget(docID)
+	c := k.keyCache()
+	c.forget(docID)
 	res, err := ex.ExecContext(ctx, `DELETE FROM document_keys WHERE document_id = $1`, docID)
+	c.forget(docID)
 	if err != nil {
 		return fmt.Errorf("vault: shred document key: %w", err)
 	}

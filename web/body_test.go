@@ -84,14 +84,23 @@ func TestBodyWriter(t *testing.T) {
 		}
 	}
 
+	secret := bytes.Repeat([]byte("S"), 64)
 	for _, after := range []int{100, bodyCopy + 100, 3 * bodyCopy} {
 		func() {
 			defer func() {
 				if p := recover(); p != http.ErrAbortHandler {
 					t.Fatalf("abort after %d bytes: recovered %v", after, p)
 				}
+				// The pool hands back the buffer just put, on the same processor: it must
+				// not hold the plaintext read before the abort.
+				bp := bodyBuffers.Get().(*[]byte)
+				defer bodyBuffers.Put(bp)
+				if bytes.Contains(*bp, secret) {
+					t.Fatalf("abort after %d bytes: a pooled buffer holds plaintext", after)
+				}
 			}()
-			bodyWriter{httptest.NewRecorder()}.ReadFrom(&panicReader{r: bytes.NewReader(data), after: after})
+			body := bytes.Repeat([]byte("S"), len(data))
+			bodyWriter{httptest.NewRecorder()}.ReadFrom(&panicReader{r: bytes.NewReader(body), after: after})
 			t.Fatalf("abort after %d bytes: no panic", after)
 		}()
 	}
