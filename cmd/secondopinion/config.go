@@ -109,26 +109,19 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
-func (r *envReader) positiveInt(name string, def int) int {
-	s := r.str(name, "")
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		r.fail(name, "%q is not a positive whole number", s)
-	}
-	return n
-}
+func (r *envReader) positiveInt(name string, def int) int { return r.intAtLeast(name, def, 1) }
 
-func (r *envReader) nonNegativeInt(name string, def int) int {
+func (r *envReader) nonNegativeInt(name string, def int) int { return r.intAtLeast(name, def, 0) }
+
+// intAtLeast reads a whole number of at least least, def when unset.
+func (r *envReader) intAtLeast(name string, def, least int) int {
 	s := r.str(name, "")
 	if s == "" {
 		return def
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		r.fail(name, "%q is not a whole number of 0 or more", s)
+	if err != nil || n < least {
+		r.fail(name, "%q is not a whole number of %d or more", s, least)
 	}
 	return n
 }
