@@ -23,8 +23,9 @@ type Documents struct {
 
 // Open returns the document's plaintext with random access and its size. A document whose
 // object fits the read-ahead window (Window) is fetched whole with one GET (none when its
-// key cache entry keeps the object, see keyCache) and served from that buffer of ciphertext; a larger one is read in windows of ranged GETs (see
-// OpenReaderAt), and opening it reads the header and the final chunk. Either way the final
+// key cache entry keeps the object, see keyCache) and served from that buffer of
+// ciphertext; a larger one is read in windows of ranged GETs (see OpenReaderAt), and
+// opening it reads the header and the final chunk. Either way the final
 // chunk, which authenticates the size, is checked before Open returns. ErrNotFound when the
 // document's key is gone.
 //
