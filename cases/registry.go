@@ -84,21 +84,32 @@ type Stored struct {
 
 // StoredObject returns the storage facts of an available document; ErrNotFound otherwise.
 func (c *Cases) StoredObject(ctx context.Context, id string) (Stored, error) {
-	var r struct {
-		Key   string         `db:"object_key"`
-		Size  sql.NullInt64  `db:"encrypted_size"`
-		Type  sql.NullString `db:"sniffed_type"`
-		Flags pq.StringArray `db:"flags"`
-	}
+	var r storedRow
 	err := c.db.GetContext(ctx, &r, `SELECT object_key, encrypted_size, sniffed_type, flags FROM documents
 		WHERE id = $1 AND status = 'available'`, id)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !r.Size.Valid) {
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && r.value() == nil) {
 		return Stored{}, ErrNotFound
 	}
 	if err != nil {
 		return Stored{}, fmt.Errorf("stored object: %w", err)
 	}
-	return Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}, nil
+	return *r.value(), nil
+}
+
+// storedRow holds the storage columns of a documents row.
+type storedRow struct {
+	Key   string         `db:"object_key"`
+	Size  sql.NullInt64  `db:"encrypted_size"`
+	Type  sql.NullString `db:"sniffed_type"`
+	Flags pq.StringArray `db:"flags"`
+}
+
+// value is the row's storage facts; nil while the document has no stored object.
+func (r storedRow) value() *Stored {
+	if !r.Size.Valid {
+		return nil
+	}
+	return &Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}
 }
 
 // DocumentRecord is what a request that opens or erases a document needs of the registry.
@@ -127,10 +138,7 @@ var storedDocumentQuery = `SELECT ` + documentColumnsOf("d") + `, d.object_key, 
 func (c *Cases) StoredDocument(ctx context.Context, id string) (DocumentRecord, error) {
 	var r struct {
 		documentRow
-		Key       string         `db:"object_key"`
-		Size      sql.NullInt64  `db:"encrypted_size"`
-		Type      sql.NullString `db:"sniffed_type"`
-		Flags     pq.StringArray `db:"flags"`
+		storedRow
 		OwnerID   string         `db:"owner_id"`
 		Reviewers pq.StringArray `db:"reviewers"`
 	}
@@ -143,8 +151,8 @@ func (c *Cases) StoredDocument(ctx context.Context, id string) (DocumentRecord, 
 	}
 	rec := DocumentRecord{Document: r.documentRow.value(),
 		Case: access.CaseFacts{ID: r.CaseID, OwnerID: r.OwnerID, Reviewers: []string(r.Reviewers)}}
-	if rec.Status == "available" && r.Size.Valid {
-		rec.Stored = &Stored{ObjectKey: r.Key, EncryptedSize: r.Size.Int64, SniffedType: r.Type.String, Flags: r.Flags}
+	if rec.Status == "available" {
+		rec.Stored = r.storedRow.value()
 	}
 	return rec, nil
 }

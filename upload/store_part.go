@@ -49,11 +49,10 @@ func (p *partBuffer) readFrom(r io.Reader, limit int64) error {
 // goroutines, each taking half of the chunks (each chunk is sealed once, under its own
 // counter).
 func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, error) {
-	chunks := max(1, (p.n+vault.ChunkSize-1)/vault.ChunkSize)
+	chunks := p.chunks()
 	sealRange := func(from, to int) error {
 		for j := from; j < to; j++ {
-			off := p.pre + j*vault.SealedChunkSize
-			l := min(vault.ChunkSize, p.n-j*vault.ChunkSize)
+			off, l := p.chunk(j)
 			if _, err := s.Seal(p.b[off:off], first+uint64(j), p.b[off:off+l], final && j == chunks-1); err != nil {
 				return err
 			}
@@ -72,9 +71,16 @@ func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, er
 		return nil, err
 	}
 	p.sealed = true
-	last := chunks - 1
-	end := p.pre + last*vault.SealedChunkSize + min(vault.ChunkSize, p.n-last*vault.ChunkSize) + chacha20poly1305.Overhead
-	return p.b[:end], nil
+	off, l := p.chunk(chunks - 1)
+	return p.b[:off+l+chacha20poly1305.Overhead], nil
+}
+
+// chunks is how many chunks the part holds: at least one (an empty final chunk).
+func (p *partBuffer) chunks() int { return max(1, (p.n+vault.ChunkSize-1)/vault.ChunkSize) }
+
+// chunk is where chunk j starts in the buffer and how many plaintext bytes it holds.
+func (p *partBuffer) chunk(j int) (off, l int) {
+	return p.pre + j*vault.SealedChunkSize, min(vault.ChunkSize, p.n-j*vault.ChunkSize)
 }
 
 // sealParallelFrom is the number of chunks from which a part is sealed by two goroutines.
@@ -85,20 +91,18 @@ const sealParallelFrom = 16
 func (p *partBuffer) tagsFingerprint(num int, final bool) []byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "secondopinion sealed part tags\x00%d\x00%d\x00%t\x00", num, p.n, final)
-	chunks := max(1, (p.n+vault.ChunkSize-1)/vault.ChunkSize)
-	for j := range chunks {
-		end := p.pre + j*vault.SealedChunkSize + min(vault.ChunkSize, p.n-j*vault.ChunkSize)
-		h.Write(p.b[end : end+chacha20poly1305.Overhead])
+	for j := range p.chunks() {
+		off, l := p.chunk(j)
+		h.Write(p.b[off+l : off+l+chacha20poly1305.Overhead])
 	}
 	return h.Sum(nil)
 }
 
 // hashPlaintext writes the part's plaintext, chunk by chunk, to h (before seal overwrites it).
 func (p *partBuffer) hashPlaintext(h hash.Hash) {
-	chunks := (p.n + vault.ChunkSize - 1) / vault.ChunkSize
-	for j := range chunks {
-		off := p.pre + j*vault.SealedChunkSize
-		h.Write(p.b[off : off+min(vault.ChunkSize, p.n-j*vault.ChunkSize)])
+	for j := range p.chunks() {
+		off, l := p.chunk(j)
+		h.Write(p.b[off : off+l]) // the empty chunk of an empty part writes nothing
 	}
 }
 

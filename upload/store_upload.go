@@ -39,8 +39,20 @@ type storeUpload struct {
 	// completed: the multipart upload is completed into the object, but the upload is not
 	// finished (verifying or OnFinish failed for a reason that may pass); see FinishUpload.
 	completed bool
-	objETag   string // the completed object's ETag
-	finishing bool
+	objETag   string              // the completed object's ETag
+	id        *age.HybridIdentity // the document's identity, once read (see identity)
+}
+
+// identity returns the document's identity, read from the key store once per request.
+func (u *storeUpload) identity(ctx context.Context) (*age.HybridIdentity, error) {
+	if u.id == nil {
+		id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
+		if err != nil {
+			return nil, fmt.Errorf("upload: document key: %w", err)
+		}
+		u.id = id
+	}
+	return u.id, nil
 }
 
 // errStoreUnfinishable answers a length that would end the file on a chunk already
@@ -178,7 +190,7 @@ func (u *storeUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 		return handler.FileInfo{}, err
 	}
 	whole := u.complete() || u.sizeKnown() && u.row.Size.Int64 == 0
-	if whole && !u.row.FinishedAt.Valid && !u.finishing {
+	if whole && !u.row.FinishedAt.Valid {
 		if err := u.FinishUpload(ctx); err != nil {
 			return handler.FileInfo{}, err
 		}
@@ -277,9 +289,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 // offset reaches the length, and stores what is left as the new tail. While one part is
 // being stored, the next is read from src (see flush).
 func (u *storeUpload) write(ctx context.Context, src io.Reader) error {
-	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
+	id, err := u.identity(ctx)
 	if err != nil {
-		return fmt.Errorf("upload: document key: %w", err)
+		return err
 	}
 	stream, err := vault.NewSealer(u.row.HeaderNonce, id)
 	if err != nil {
@@ -572,8 +584,6 @@ func (u *storeUpload) DeclareLength(ctx context.Context, length int64) error {
 // object and record. Any other failure (storage or database unavailable, the audit log
 // unwritable) keeps the upload with all its bytes: the next HEAD or PATCH finishes it (GetInfo).
 func (u *storeUpload) FinishUpload(ctx context.Context) error {
-	u.finishing = true
-	defer func() { u.finishing = false }()
 	if err := u.load(ctx); err != nil {
 		return err
 	}
@@ -599,9 +609,9 @@ func (u *storeUpload) FinishUpload(ctx context.Context) error {
 		}
 		u.completed, u.objETag = true, strings.Trim(res.ETag, `"`)
 	}
-	id, err := u.s.cfg.Keys.Identity(ctx, u.row.ID)
+	id, err := u.identity(ctx)
 	if err != nil {
-		return fmt.Errorf("upload: document key: %w", err)
+		return err
 	}
 	f, err := u.verify(ctx, id)
 	if err != nil {

@@ -78,7 +78,7 @@ func openInMemory(file []byte, id age.Identity) (io.ReaderAt, int64, error) {
 		return nil, 0, fmt.Errorf("vault: open age object: %w", err)
 	}
 	stream := func() (io.ReadCloser, error) {
-		return &streamReader{Reader: io.NewSectionReader(plain, 0, size), Closer: io.NopCloser(nil), left: size}, nil
+		return io.NopCloser(io.NewSectionReader(plain, 0, size)), nil
 	}
 	return &openDocument{ReaderAt: plain, stream: stream}, size, nil
 }
@@ -90,22 +90,6 @@ type openDocument struct {
 
 // Stream reads the whole plaintext sequentially (see Open).
 func (o *openDocument) Stream() (io.ReadCloser, error) { return o.stream() }
-
-// streamReader checks the stream yields exactly the authenticated size.
-type streamReader struct {
-	io.Reader
-	io.Closer
-	left int64
-}
-
-func (s *streamReader) Read(p []byte) (int, error) {
-	n, err := s.Reader.Read(p)
-	s.left -= int64(n)
-	if s.left < 0 || (err == io.EOF && s.left != 0) {
-		return n, errors.New("vault: document stream does not match its authenticated size")
-	}
-	return n, err
-}
 
 // Erase crypto-shreds the document (its key row is deleted first, so the ciphertext is
 // unreadable from then on) and then deletes its object. Erasing a document whose key is

@@ -74,15 +74,11 @@ func (k *Keys) CreateWith(ctx context.Context, ex sqlx.ExecerContext, docID stri
 
 // Identity returns the unwrapped identity of a document.
 func (k *Keys) Identity(ctx context.Context, docID string) (*age.HybridIdentity, error) {
-	s, err := k.IdentityString(ctx, docID)
+	wrapped, err := k.wrapped(ctx, docID)
 	if err != nil {
 		return nil, err
 	}
-	id, err := age.ParseHybridIdentity(s)
-	if err != nil {
-		return nil, fmt.Errorf("vault: document key is not an age hybrid identity")
-	}
-	return id, nil
+	return k.parse(wrapped)
 }
 
 // openIdentity returns the identity that opens the document's object, for one open. The
@@ -129,11 +125,11 @@ func (k *Keys) wrapped(ctx context.Context, docID string) ([]byte, error) {
 
 // parse unwraps a wrapped key into the document's identity.
 func (k *Keys) parse(wrapped []byte) (*age.HybridIdentity, error) {
-	s, err := k.kr.unwrap(wrapped)
+	s, err := k.unwrap(wrapped)
 	if err != nil {
 		return nil, err
 	}
-	id, err := age.ParseHybridIdentity(strings.TrimSpace(s))
+	id, err := age.ParseHybridIdentity(s)
 	if err != nil {
 		return nil, fmt.Errorf("vault: document key is not an age hybrid identity")
 	}
@@ -147,6 +143,11 @@ func (k *Keys) IdentityString(ctx context.Context, docID string) (string, error)
 	if err != nil {
 		return "", err
 	}
+	return k.unwrap(wrapped)
+}
+
+// unwrap unwraps a wrapped key into its identity line.
+func (k *Keys) unwrap(wrapped []byte) (string, error) {
 	s, err := k.kr.unwrap(wrapped)
 	if err != nil {
 		return "", err

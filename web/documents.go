@@ -127,13 +127,15 @@ func (w bodyWriter) ReadFrom(r io.Reader) (int64, error) {
 	bp := bodyBuffers.Get().(*[]byte)
 	buf, used := *bp, 0
 	defer func() {
-		if p := recover(); p != nil { // an aborted read (documentBody.abort) may have filled more than used
-			clear(buf)
-			bodyBuffers.Put(bp)
-			panic(p)
+		p := recover()
+		if p != nil { // an aborted read (documentBody.abort) may have filled more than used
+			used = len(buf)
 		}
 		clear(buf[:used])
 		bodyBuffers.Put(bp)
+		if p != nil {
+			panic(p)
+		}
 	}()
 	var total int64
 	for {
