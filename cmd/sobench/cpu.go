@@ -28,6 +28,7 @@ func backendsFromEnv() backends {
 type cpuSample struct {
 	at                               time.Time
 	server, self, pg, minio, machine time.Duration
+	steal                            time.Duration
 }
 
 func sampleCPU(server int, bk backends) cpuSample {
@@ -35,7 +36,7 @@ func sampleCPU(server int, bk backends) cpuSample {
 	if bk.postmaster > 0 {
 		s.pg = treeCPU(bk.postmaster)
 	}
-	s.machine, _ = machineBusy()
+	s.machine, s.steal, _ = machineBusy()
 	return s
 }
 
@@ -45,6 +46,7 @@ type cpuUsage struct {
 	name                                   string
 	known                                  bool // PostgreSQL and MinIO measured apart
 	wall, server, self, pg, minio, machine time.Duration
+	steal                                  time.Duration // taken by the hypervisor: not in machine
 }
 
 // measure runs f and returns how long it took and where CPU time went meanwhile; pid is
@@ -70,7 +72,7 @@ func (m *cpuMeter) stop() cpuUsage {
 	e := sampleCPU(m.pid, m.bk)
 	s := m.start
 	return cpuUsage{name: m.name, known: m.bk.postmaster > 0 && m.bk.minio > 0, wall: e.at.Sub(s.at),
-		server: e.server - s.server, self: e.self - s.self, pg: e.pg - s.pg, minio: e.minio - s.minio, machine: e.machine - s.machine}
+		server: e.server - s.server, self: e.self - s.self, pg: e.pg - s.pg, minio: e.minio - s.minio, machine: e.machine - s.machine, steal: e.steal - s.steal}
 }
 
 // other is the CPU time of everything not measured apart.
@@ -79,12 +81,16 @@ func (u cpuUsage) other() time.Duration {
 }
 
 // disturbed says, for a comparison of timed phases, whether processes other than those
-// measured took more than a tenth of the machine during one of them: then its times say
-// little about the code measured.
+// measured, or the hypervisor, took more than a tenth of the machine during one of them:
+// then its times say little about the code measured.
 func disturbed(phases ...cpuUsage) string {
 	for _, u := range phases {
-		if u.known && u.other().Seconds() > 0.1*u.wall.Seconds()*float64(runtime.NumCPU()) {
+		tenth := 0.1 * u.wall.Seconds() * float64(runtime.NumCPU())
+		switch {
+		case u.known && u.other().Seconds() > tenth:
 			return fmt.Sprintf("other processes took %.1f CPU-s during a %.1f s phase", u.other().Seconds(), u.wall.Seconds())
+		case u.steal.Seconds() > tenth:
+			return fmt.Sprintf("the hypervisor took %.1f CPU-s during a %.1f s phase", u.steal.Seconds(), u.wall.Seconds())
 		}
 	}
 	return ""
@@ -102,7 +108,8 @@ func (u cpuUsage) String() string {
 	} else {
 		fmt.Fprintf(&b, " PostgreSQL+MinIO+other processes %.2f;", u.other().Seconds())
 	}
-	fmt.Fprintf(&b, " machine %.0f%% busy", 100*u.machine.Seconds()/(u.wall.Seconds()*float64(runtime.NumCPU())))
+	all := u.wall.Seconds() * float64(runtime.NumCPU())
+	fmt.Fprintf(&b, " machine %.0f%% busy, %.0f%% stolen", 100*u.machine.Seconds()/all, 100*u.steal.Seconds()/all)
 	return b.String()
 }
 
@@ -151,29 +158,27 @@ func procStat(pid int) (cpu time.Duration, ppid int, children time.Duration) {
 	return n(11) + n(12), ppid, n(13) + n(14)
 }
 
-// machineBusy reads the CPU time all CPUs spent not idle, from /proc/stat.
-func machineBusy() (time.Duration, error) {
+// machineBusy reads, from /proc/stat, the CPU time all CPUs spent running this machine's
+// work, and the time the hypervisor took from them (steal: on a shared host, neither
+// idle nor ours).
+func machineBusy() (busy, steal time.Duration, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, fmt.Errorf("/proc/stat: unexpected format")
+		return 0, 0, fmt.Errorf("/proc/stat: unexpected format")
 	}
-	var busy int64
+	var n [8]int64
 	for i, s := range f[1:9] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
+		if n[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
 		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/stat: %w", err)
-		}
-		busy += n
 	}
-	return time.Duration(busy) * clockTick, nil
+	busy = time.Duration(n[0]+n[1]+n[2]+n[5]+n[6]) * clockTick
+	return busy, time.Duration(n[7]) * clockTick, nil
 }
 
 // loadAverage is the one-minute load average, a sign of other work on the machine.

@@ -153,7 +153,7 @@ func TestProcReadsThisProcess(t *testing.T) {
 	if _, ppid, _ := procStat(os.Getpid()); ppid != os.Getppid() {
 		t.Fatalf("parent %d, want %d", ppid, os.Getppid())
 	}
-	if busy, err := machineBusy(); err != nil || busy <= 0 {
-		t.Fatalf("machineBusy: %v, %v", busy, err)
+	if busy, steal, err := machineBusy(); err != nil || busy <= 0 || steal < 0 {
+		t.Fatalf("machineBusy: %v, %v, %v", busy, steal, err)
 	}
 }
