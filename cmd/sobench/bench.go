@@ -726,7 +726,7 @@ func (b *bench) opens(ctx context.Context) error {
 	cold.print(b)
 	b.figs = append(b.figs, figure{name: "6. audited document opens per second (" + fmt.Sprint(b.sz.workers) + " workers)",
 		value:  fmt.Sprintf("%.0f/s (p50 %s, p99 %s; %.0f/s with no objects kept)", r.rate(), fmtMs(r.p(50)), fmtMs(r.p(99)), cold.rate()),
-		target: "≥ 2,000/s", met: r.rate() >= 2000})
+		target: "≥ 2,000/s", met: r.rate() >= 2000, unsure: disturbed(r.usage)})
 	return nil
 }
 

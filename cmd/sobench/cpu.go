@@ -80,6 +80,15 @@ func (u cpuUsage) other() time.Duration {
 	return max(0, u.machine-u.server-u.self-u.pg-u.minio)
 }
 
+// stolen says whether the hypervisor took more than a tenth of the machine during a phase
+// whose other processes are not known apart (a CLI run by the bench, say).
+func stolen(u cpuUsage) string {
+	if u.steal.Seconds() > 0.1*u.wall.Seconds()*float64(runtime.NumCPU()) {
+		return fmt.Sprintf("the hypervisor took %.1f CPU-s during a %.1f s phase", u.steal.Seconds(), u.wall.Seconds())
+	}
+	return ""
+}
+
 // disturbed says, for a comparison of timed phases, whether processes other than those
 // measured, or the hypervisor, took more than a tenth of the machine during one of them:
 // then its times say little about the code measured.
@@ -89,8 +98,8 @@ func disturbed(phases ...cpuUsage) string {
 		switch {
 		case u.known && u.other().Seconds() > tenth:
 			return fmt.Sprintf("other processes took %.1f CPU-s during a %.1f s phase", u.other().Seconds(), u.wall.Seconds())
-		case u.steal.Seconds() > tenth:
-			return fmt.Sprintf("the hypervisor took %.1f CPU-s during a %.1f s phase", u.steal.Seconds(), u.wall.Seconds())
+		case stolen(u) != "":
+			return stolen(u)
 		}
 	}
 	return ""

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,42 @@ func TestProcReadsThisProcess(t *testing.T) {
 	}
 	if busy, steal, err := machineBusy(); err != nil || busy <= 0 || steal < 0 {
 		t.Fatalf("machineBusy: %v, %v, %v", busy, steal, err)
+	}
+}
+
+// A phase is unsure when other processes or the hypervisor took a tenth of the machine.
+func TestDisturbed(t *testing.T) {
+	cores := time.Duration(runtime.NumCPU())
+	wall := 10 * time.Second
+	tenth := wall * cores / 10
+	for _, tc := range []struct {
+		name string
+		u    cpuUsage
+		want string // a word the verdict holds; "" for none
+	}{
+		{"quiet", cpuUsage{known: true, wall: wall, server: wall, machine: wall, steal: tenth / 2}, ""},
+		{"other processes", cpuUsage{known: true, wall: wall, server: wall, machine: wall + tenth + time.Second}, "other processes"},
+		{"others unknown apart are not judged", cpuUsage{wall: wall, server: wall, machine: wall + tenth + time.Second}, ""},
+		{"stolen", cpuUsage{known: true, wall: wall, server: wall, machine: wall, steal: tenth + time.Second}, "hypervisor"},
+		{"stolen, others unknown apart", cpuUsage{wall: wall, machine: wall, steal: tenth + time.Second}, "hypervisor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := disturbed(tc.u)
+			if (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("disturbed = %q, want one naming %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The download floor counts the proxied GET's work and decryption, spread over every core.
+func TestDownloadFloor(t *testing.T) {
+	hop := cpuUsage{machine: 1500 * time.Millisecond, steal: time.Second}
+	work, floor := downloadFloor(hop, 400*time.Millisecond, 2<<30)
+	if work != 2300*time.Millisecond {
+		t.Errorf("work = %v, want 2.3s: 1.5 s of the hop and 0.4 s per GiB for 2 GiB, steal left out", work)
+	}
+	if want := work / time.Duration(runtime.NumCPU()); floor != want {
+		t.Errorf("floor = %v, want %v", floor, want)
 	}
 }
