@@ -80,10 +80,13 @@ func (u cpuUsage) other() time.Duration {
 	return max(0, u.machine-u.server-u.self-u.pg-u.minio)
 }
 
+// tenth is a tenth of the machine's CPU time over the phase, in seconds.
+func (u cpuUsage) tenth() float64 { return 0.1 * u.wall.Seconds() * float64(runtime.NumCPU()) }
+
 // stolen says whether the hypervisor took more than a tenth of the machine during a phase
 // whose other processes are not known apart (a CLI run by the bench, say).
 func stolen(u cpuUsage) string {
-	if u.steal.Seconds() > 0.1*u.wall.Seconds()*float64(runtime.NumCPU()) {
+	if u.steal.Seconds() > u.tenth() {
 		return fmt.Sprintf("the hypervisor took %.1f CPU-s during a %.1f s phase", u.steal.Seconds(), u.wall.Seconds())
 	}
 	return ""
@@ -94,12 +97,11 @@ func stolen(u cpuUsage) string {
 // then its times say little about the code measured.
 func disturbed(phases ...cpuUsage) string {
 	for _, u := range phases {
-		tenth := 0.1 * u.wall.Seconds() * float64(runtime.NumCPU())
-		switch {
-		case u.known && u.other().Seconds() > tenth:
+		if u.known && u.other().Seconds() > u.tenth() {
 			return fmt.Sprintf("other processes took %.1f CPU-s during a %.1f s phase", u.other().Seconds(), u.wall.Seconds())
-		case stolen(u) != "":
-			return stolen(u)
+		}
+		if s := stolen(u); s != "" {
+			return s
 		}
 	}
 	return ""
