@@ -408,17 +408,20 @@ func (b *bench) content(ctx context.Context, docID, rng string) (*http.Response,
 	return b.http.Do(req)
 }
 
-// consume reads r to its end through a 256 KiB buffer and counts the bytes.
-func consume(r io.Reader, buf []byte) (int64, error) {
+// consume reads r to its end through buf and checks that it held size bytes; what names r
+// in the error.
+func consume(r io.Reader, buf []byte, size int64, what string) error {
 	var n int64
 	for {
 		m, err := r.Read(buf)
 		n += int64(m)
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
+		switch {
+		case err == io.EOF && n != size:
+			return fmt.Errorf("%s: %d bytes of %d", what, n, size)
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
 		}
 	}
 }
@@ -441,11 +444,7 @@ func (b *bench) downloads(ctx context.Context, docID, plainKey string) error {
 			return err
 		}
 		defer obj.Close()
-		n, err := consume(obj, buf)
-		if err == nil && n != size {
-			err = fmt.Errorf("GetObject: %d bytes of %d", n, size)
-		}
-		return err
+		return consume(obj, buf, size, "GetObject")
 	})
 	if err != nil {
 		return err
@@ -481,7 +480,7 @@ func (b *bench) downloads(ctx context.Context, docID, plainKey string) error {
 
 // proxiedGet downloads the object through a minimal HTTP proxy on loopback, run in this process:
 // GetObject copied to the response in 1 MiB writes, as the service sends a document. It measures
-// what one more hop costs on this machine with no decryption at all: the floor of item 3.
+// what one more hop costs on this machine with no decryption at all; item 3b's floor builds on it.
 func (b *bench) proxiedGet(ctx context.Context, key string, size int64, buf []byte) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -508,11 +507,7 @@ func (b *bench) proxiedGet(ctx context.Context, key string, size int64, buf []by
 		return err
 	}
 	defer resp.Body.Close()
-	n, err := consume(resp.Body, buf)
-	if err == nil && n != size {
-		err = fmt.Errorf("proxied GET: %d bytes of %d", n, size)
-	}
-	return err
+	return consume(resp.Body, buf, size, "proxied GET")
 }
 
 // bigUpload is items 3 and 5a: the service's memory during one big upload, then Range
@@ -826,11 +821,7 @@ func (b *bench) openOnce(ctx context.Context, docID string, size int64, buf []by
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("content: %s", describe(resp))
 	}
-	n, err := consume(resp.Body, buf)
-	if err == nil && n != size {
-		err = fmt.Errorf("content: %d bytes of %d", n, size)
-	}
-	return err
+	return consume(resp.Body, buf, size, "content")
 }
 
 // table prints the final table.
