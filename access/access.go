@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 
-	"github.com/secondopinion/secondopinion/cmd/prepared"
+	"github.com/secondopinion/secondopinion/internal/prepared"
 )
 
 // Config configures the service. A zero duration or limit takes the default named beside it.
@@ -104,7 +106,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("access: PublicURL %q must be an absolute http(s) URL without query: %w", cfg.PublicURL, ErrInvalid)
+		return nil, fmt.Errorf("access: PublicURL %q must be an absolute http(s) URL without query: %w", cfg.PublicURL, so.ErrInvalid)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	s, err := newSealer(cfg.TOTPKey)

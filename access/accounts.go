@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
@@ -21,7 +23,7 @@ type Account struct {
 	ID          string
 	Email       string
 	Name        string
-	Role        Role
+	Role        so.Role
 	TOTPEnabled bool
 	Disabled    bool
 	CreatedAt   time.Time
@@ -43,7 +45,7 @@ type accountRow struct {
 const accountColumns = `id, email, name, role, password_hash, disabled_at, totp_secret, totp_enabled_at, totp_last_step, created_at`
 
 func (r accountRow) account() Account {
-	return Account{ID: r.ID, Email: r.Email, Name: r.Name, Role: Role(r.Role), TOTPEnabled: r.TOTPEnabledAt.Valid,
+	return Account{ID: r.ID, Email: r.Email, Name: r.Name, Role: so.Role(r.Role), TOTPEnabled: r.TOTPEnabledAt.Valid,
 		Disabled: r.DisabledAt.Valid, CreatedAt: r.CreatedAt}
 }
 
@@ -55,12 +57,12 @@ func (r accountRow) lastStep() int64 {
 	return -1
 }
 
-// loadAccount finds an account by email (case-insensitively); ErrNotFound when there is none.
+// loadAccount finds an account by email (case-insensitively); so.ErrNotFound when there is none.
 func (e *env) loadAccount(ctx context.Context, q sqlx.QueryerContext, email string) (accountRow, error) {
 	var r accountRow
 	err := sqlx.GetContext(ctx, q, &r, `SELECT `+accountColumns+` FROM accounts WHERE lower(email) = lower($1)`, email)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, ErrNotFound
+		return r, so.ErrNotFound
 	}
 	if err != nil {
 		return r, fmt.Errorf("load account: %w", err)
@@ -70,12 +72,12 @@ func (e *env) loadAccount(ctx context.Context, q sqlx.QueryerContext, email stri
 
 func (e *env) loadAccountByID(ctx context.Context, q sqlx.QueryerContext, id string) (accountRow, error) {
 	var r accountRow
-	if !ValidUUID(id) {
-		return r, ErrNotFound
+	if !so.ValidID(id) {
+		return r, so.ErrNotFound
 	}
 	err := sqlx.GetContext(ctx, q, &r, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, ErrNotFound
+		return r, so.ErrNotFound
 	}
 	if err != nil {
 		return r, fmt.Errorf("load account: %w", err)
@@ -85,24 +87,24 @@ func (e *env) loadAccountByID(ctx context.Context, q sqlx.QueryerContext, id str
 
 // Add creates an account without a password (set one with SetPassword, or let an applicant
 // use email sign-in links) and returns its id. The email is unique regardless of case.
-func (a *Accounts) Add(ctx context.Context, email string, role Role, name string) (string, error) {
+func (a *Accounts) Add(ctx context.Context, email string, role so.Role, name string) (string, error) {
 	email, err := checkEmail(email)
 	if err != nil {
 		return "", err
 	}
-	if _, err := ParseRole(string(role)); err != nil {
+	if _, err := so.ParseRole(string(role)); err != nil {
 		return "", err
 	}
 	name = strings.TrimSpace(name)
 	if len(name) > 200 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", fmt.Errorf("name: at most 200 bytes, no control characters: %w", ErrInvalid)
+		return "", fmt.Errorf("name: at most 200 bytes, no control characters: %w", so.ErrInvalid)
 	}
 	var id string
 	err = a.db.GetContext(ctx, &id, `INSERT INTO accounts (email, role, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
 		email, string(role), name, a.Now())
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
-		return "", fmt.Errorf("account %s: %w", email, ErrExists)
+		return "", fmt.Errorf("account %s: %w", email, so.ErrExists)
 	}
 	if err != nil {
 		return "", fmt.Errorf("add account: %w", err)
@@ -125,7 +127,7 @@ func (a *Accounts) SetPassword(ctx context.Context, email, password string) erro
 	var id string
 	err = tx.GetContext(ctx, &id, `UPDATE accounts SET password_hash = $2 WHERE lower(email) = lower($1) RETURNING id`, email, h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return so.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
@@ -151,7 +153,7 @@ func (a *Accounts) Disable(ctx context.Context, email string) error {
 	var id string
 	err = tx.GetContext(ctx, &id, `UPDATE accounts SET disabled_at = coalesce(disabled_at, $2) WHERE lower(email) = lower($1) RETURNING id`, email, now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return so.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("disable account: %w", err)
@@ -171,7 +173,7 @@ func (a *Accounts) Disable(ctx context.Context, email string) error {
 	return nil
 }
 
-// ByEmail returns the account with this email (any case); ErrNotFound when there is none.
+// ByEmail returns the account with this email (any case); so.ErrNotFound when there is none.
 func (a *Accounts) ByEmail(ctx context.Context, email string) (Account, error) {
 	r, err := a.loadAccount(ctx, a.db, email)
 	if err != nil {
@@ -180,7 +182,7 @@ func (a *Accounts) ByEmail(ctx context.Context, email string) (Account, error) {
 	return r.account(), nil
 }
 
-// ByID returns the account with this id; ErrNotFound when there is none.
+// ByID returns the account with this id; so.ErrNotFound when there is none.
 func (a *Accounts) ByID(ctx context.Context, id string) (Account, error) {
 	r, err := a.loadAccountByID(ctx, a.db, id)
 	if err != nil {
@@ -192,13 +194,13 @@ func (a *Accounts) ByID(ctx context.Context, id string) (Account, error) {
 // BeginTOTP starts TOTP enrolment for a staff subject whose account has none yet (a session
 // with NeedsTOTPEnrolment): it stores a new sealed secret, replacing any earlier unconfirmed
 // one, and returns what the authenticator app needs. Sessions.ConfirmTOTP completes it.
-// An account with TOTP already enabled gets ErrExists; a non-staff subject ErrForbidden.
+// An account with TOTP already enabled gets so.ErrExists; a non-staff subject so.ErrForbidden.
 func (a *Accounts) BeginTOTP(ctx context.Context, s Subject) (TOTPEnrolment, error) {
 	if !s.Authenticated() || s.AccountID == "" {
-		return TOTPEnrolment{}, ErrUnauthenticated
+		return TOTPEnrolment{}, so.ErrUnauthenticated
 	}
 	if !s.Role.Staff() {
-		return TOTPEnrolment{}, ErrForbidden
+		return TOTPEnrolment{}, so.ErrForbidden
 	}
 	secret := make([]byte, totpSecretLen)
 	copy(secret, newSecret())
@@ -206,10 +208,61 @@ func (a *Accounts) BeginTOTP(ctx context.Context, s Subject) (TOTPEnrolment, err
 	err := a.db.GetContext(ctx, &email, `UPDATE accounts SET totp_secret = $2 WHERE id = $1 AND totp_enabled_at IS NULL AND disabled_at IS NULL RETURNING email`,
 		s.AccountID, a.seal.seal(secret, s.AccountID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return TOTPEnrolment{}, fmt.Errorf("TOTP enrolment: %w", ErrExists)
+		return TOTPEnrolment{}, fmt.Errorf("TOTP enrolment: %w", so.ErrExists)
 	}
 	if err != nil {
 		return TOTPEnrolment{}, fmt.Errorf("TOTP enrolment: %w", err)
 	}
 	return TOTPEnrolment{Secret: b32.EncodeToString(secret), URI: totpURI(a.Issuer, email, secret)}, nil
+}
+
+// AccountName is how an account is shown to staff: its email and display name.
+type AccountName struct {
+	Email string `db:"email"`
+	Name  string `db:"name"`
+}
+
+// EnabledAccount returns the id of the enabled account with this email (any case) and role;
+// so.ErrNotFound when there is none.
+func (a *Accounts) EnabledAccount(ctx context.Context, email string, role so.Role) (string, error) {
+	var id string
+	err := a.db.GetContext(ctx, &id, `SELECT id FROM accounts WHERE lower(email) = lower($1) AND role = $2
+		AND disabled_at IS NULL`, email, string(role))
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", so.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("find account: %w", err)
+	}
+	return id, nil
+}
+
+// AccountNames returns the email and name of each of the accounts that exists.
+func (a *Accounts) AccountNames(ctx context.Context, ids []string) (map[string]AccountName, error) {
+	var rows []struct {
+		ID string `db:"id"`
+		AccountName
+	}
+	if err := a.db.SelectContext(ctx, &rows, `SELECT id, email, name FROM accounts WHERE id = ANY($1::uuid[])`,
+		pq.StringArray(ids)); err != nil {
+		return nil, fmt.Errorf("account names: %w", err)
+	}
+	out := make(map[string]AccountName, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.AccountName
+	}
+	return out, nil
+}
+
+// EnabledRole reports whether the account exists, is enabled and has the role.
+func (a *Accounts) EnabledRole(ctx context.Context, id string, role so.Role) (bool, error) {
+	if !so.ValidID(id) {
+		return false, nil
+	}
+	var ok bool
+	if err := a.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND role = $2
+		AND disabled_at IS NULL)`, id, string(role)); err != nil {
+		return false, fmt.Errorf("check account: %w", err)
+	}
+	return ok, nil
 }

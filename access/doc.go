@@ -4,7 +4,7 @@
 //
 // It knows nothing of HTTP. The web layer reads a cookie or a bearer token, calls
 // Sessions.Authenticate or Tokens.Authenticate for a Subject, and asks Policy before acting;
-// it maps this package's errors to statuses in one place (see the table at ErrUnauthenticated).
+// it maps this package's errors to statuses in one place (see the table at so.ErrUnauthenticated).
 // Build the whole thing with New; every operation takes a context first.
 //
 // # Who signs in, and how
@@ -19,14 +19,14 @@
 //
 // Passwords are hashed with argon2id (RFC 9106 parameters, PHC string format) and compared in
 // constant time; an unknown email is checked against a dummy hash so that it costs the same.
-// Every refused login is the same ErrInvalidCredentials: unknown user, wrong password, disabled
+// Every refused login is the same so.ErrInvalidCredentials: unknown user, wrong password, disabled
 // account, missing or wrong TOTP code. Failures are counted per account and per client address
 // in PostgreSQL (5 and 20 in 15 minutes by default); over either limit, Login answers a
-// *ThrottledError, which is also ErrInvalidCredentials, so the body is the same and only a
+// *ThrottledError, which is also so.ErrInvalidCredentials, so the body is the same and only a
 // Retry-After header may tell. A success clears the account's count.
 //
 // A staff account starts without TOTP. Its first login opens a session whose Subject has
-// NeedsTOTPEnrolment: the policy refuses it everything (ErrTOTPRequired) until
+// NeedsTOTPEnrolment: the policy refuses it everything (so.ErrTOTPRequired) until
 // Accounts.BeginTOTP shows a secret and Sessions.ConfirmTOTP accepts a code from the
 // authenticator app, which rotates the session into one with TOTPSatisfied. TOTP secrets are
 // stored sealed under Config.TOTPKey; a code is accepted once.
@@ -51,8 +51,8 @@
 // # The policy
 //
 // Policy.Authorize (case and global actions), Policy.AuthorizeUpload (the upload action and the
-// document kind) and Policy.AuthorizeDocument (document actions) answer nil, ErrForbidden (403)
-// or ErrNotFound (404). A case the subject may not see answers ErrNotFound exactly like a case
+// document kind) and Policy.AuthorizeDocument (document actions) answer nil, so.ErrForbidden (403)
+// or so.ErrNotFound (404). A case the subject may not see answers so.ErrNotFound exactly like a case
 // that does not exist. Visibility first: an applicant sees their own cases; a physician the
 // invitation's case, and in it only what the invitation uploaded; a reviewer the cases assigned
 // to them; case managers, DPOs and admins every case. Then the action, by role. Admins can thus
@@ -87,6 +87,7 @@
 //	extras.propose          403 404 404   403 404 404   403 403 404   ok  404 404   403 403 404   403 403 404
 //	extras.decide           ok  404 404   403 404 404   403 403 404   403 404 404   403 403 404   403 403 404
 //	case.erase              403 404 404   403 404 404   403 403 404   403 404 404   ok  ok  404   403 403 404
+//	document.review         403 404 404   403 404 404   ok  ok  404   403 404 404   403 403 404   403 403 404
 //
 // Document actions. Per role four answers: a document of the related case uploaded by its
 // applicant, one of the related case uploaded by the invited physician, one of another case, a
@@ -107,6 +108,11 @@
 // Uploads by kind (AuthorizeUpload, UploadableKinds): applicants any kind but "report";
 // physicians "cover_letter", the clinical kinds (clinical_history, histology_report,
 // imaging_report, imaging_study, radiotherapy_plan) and "other"; reviewers only "report".
+// When a case accepts uploads at all is the state machine's (cases.UploadAllowed).
+//
+// The specialist's report (kind "report") is seen by the assigned reviewers from its upload,
+// and by the applicant, case managers and the DPO only once the case's report is released
+// (CanSeeDocument).
 //
 // Judgement calls, for review: case managers may read document content (triage checks
 // completeness and legibility, and may reject a document), still behind the consent gate; an

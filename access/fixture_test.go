@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // clock is the injectable clock of the tests.
@@ -50,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	db := testenv.NewDB(t)
 	f := &fixture{t: t, ctx: context.Background(), db: db, mail: &access.MemoryMailer{},
 		clock: &clock{t: time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)}}
-	f.cases = cases.New(db.Runtime)
+	f.cases = cases.New(cases.Config{DB: db.Runtime})
 	f.cases.Now = f.clock.Now
 	key := make([]byte, access.TOTPKeyLen)
 	for i := range key {
@@ -64,11 +66,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.svc = svc
+	f.cases.SetAccounts(svc.Accounts)
 	return f
 }
 
 // account adds an account with the test password and returns its id.
-func (f *fixture) account(email string, role access.Role) string {
+func (f *fixture) account(email string, role so.Role) string {
 	f.t.Helper()
 	id, err := f.svc.Accounts.Add(f.ctx, email, role, "")
 	if err != nil {
@@ -82,7 +85,7 @@ func (f *fixture) account(email string, role access.Role) string {
 
 // staff adds a staff account, enrols its TOTP through the real flow and returns the TOTP
 // secret and the authenticated subject of its session.
-func (f *fixture) staff(email string, role access.Role) (string, access.Subject) {
+func (f *fixture) staff(email string, role so.Role) (string, access.Subject) {
 	f.t.Helper()
 	f.account(email, role)
 	_, raw, err := f.svc.Sessions.Login(f.ctx, email, password, "", "192.0.2.1")
@@ -111,7 +114,7 @@ func (f *fixture) staff(email string, role access.Role) (string, access.Subject)
 // applicant adds an applicant and returns the subject of a password login.
 func (f *fixture) applicant(email string) access.Subject {
 	f.t.Helper()
-	f.account(email, access.RoleApplicant)
+	f.account(email, so.RoleApplicant)
 	_, raw, err := f.svc.Sessions.Login(f.ctx, email, password, "", "192.0.2.1")
 	if err != nil {
 		f.t.Fatalf("login %s: %v", email, err)
@@ -133,7 +136,7 @@ func (f *fixture) newCase(owner access.Subject, given string) string {
 	f.t.Helper()
 	c, err := f.cases.Create(f.ctx, owner, cases.CreateInput{
 		Patient:               cases.Patient{GivenName: given, FamilyName: "Rossi", BirthDate: "1970-05-01"},
-		ApplicantRelationship: "self", ConsultationTypes: []string{"oncological"}, Language: "it",
+		ApplicantRelationship: "self", ConsultationTypes: []so.ConsultationType{"oncological"}, Language: "it",
 	})
 	if err != nil {
 		f.t.Fatalf("create case: %v", err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // InvitationPath is where invitation links point, under Config.PublicURL, with the token in the
@@ -76,12 +78,12 @@ func (v *Invitations) Invite(ctx context.Context, inviter Subject, caseID, email
 }
 
 // Redeem spends an invitation link and opens the physician's session. A malformed, unknown,
-// spent, expired or revoked link is ErrInvalidCredentials.
+// spent, expired or revoked link is so.ErrInvalidCredentials.
 func (v *Invitations) Redeem(ctx context.Context, token string) (*Session, string, error) {
 	now := v.Now()
 	secret, err := parseInvitationToken(token)
 	if err != nil {
-		return nil, "", ErrInvalidCredentials
+		return nil, "", so.ErrInvalidCredentials
 	}
 	tx, err := v.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -96,7 +98,7 @@ func (v *Invitations) Redeem(ctx context.Context, token string) (*Session, strin
 		WHERE token_hash = $1 AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > $2
 		RETURNING id, expires_at`, hashSecret(secret), now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", ErrInvalidCredentials
+		return nil, "", so.ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("redeem invitation: %w", err)
@@ -116,10 +118,10 @@ func (v *Invitations) Redeem(ctx context.Context, token string) (*Session, strin
 }
 
 // Revoke revokes an invitation, if the policy lets s invite on its case, and ends the sessions
-// it opened. An invitation on a case s cannot see is ErrNotFound. Revoking twice is not an error.
+// it opened. An invitation on a case s cannot see is so.ErrNotFound. Revoking twice is not an error.
 func (v *Invitations) Revoke(ctx context.Context, s Subject, invitationID string) error {
 	var caseID string
-	if ValidUUID(invitationID) {
+	if so.ValidID(invitationID) {
 		err := v.db.GetContext(ctx, &caseID, `SELECT case_id FROM invitations WHERE id = $1`, invitationID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("revoke invitation: %w", err)
@@ -129,7 +131,7 @@ func (v *Invitations) Revoke(ctx context.Context, s Subject, invitationID string
 		if err := precheck(s); err != nil {
 			return err
 		}
-		return ErrNotFound
+		return so.ErrNotFound
 	}
 	if err := v.policy.Authorize(ctx, s, ActionInvite, caseID); err != nil {
 		return err

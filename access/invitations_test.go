@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 )
 
@@ -13,7 +15,7 @@ func TestInvitations(t *testing.T) {
 	f := newFixture(t)
 	ann := f.applicant("ann@example.org")
 	bob := f.applicant("bob@example.org")
-	_, cm := f.staff("cm@example.org", access.RoleCaseManager)
+	_, cm := f.staff("cm@example.org", so.RoleCaseManager)
 	annCase := f.newCase(ann, "Giulietta")
 	bobCase := f.newCase(bob, "Romeo")
 
@@ -21,7 +23,7 @@ func TestInvitations(t *testing.T) {
 	if inv.URL == "" || !inv.ExpiresAt.Equal(f.clock.Now().Add(7*24*time.Hour)) || inv.CaseID != annCase {
 		t.Errorf("invitation %+v", inv)
 	}
-	if doc.Role != access.RolePhysician || doc.ScopeCaseID != annCase || doc.InvitationID != inv.ID || doc.AccountID != "" {
+	if doc.Role != so.RolePhysician || doc.ScopeCaseID != annCase || doc.InvitationID != inv.ID || doc.AccountID != "" {
 		t.Errorf("physician subject %+v", doc)
 	}
 
@@ -39,7 +41,7 @@ func TestInvitations(t *testing.T) {
 
 	t.Run("single use", func(t *testing.T) {
 		m, _ := f.mail.Last("dr.verdi@example.org")
-		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
+		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("second redemption: %v", err)
 		}
 	})
@@ -48,22 +50,22 @@ func TestInvitations(t *testing.T) {
 		if err := f.svc.Policy.AuthorizeUpload(f.ctx, doc, annCase, "cover_letter"); err != nil {
 			t.Errorf("upload to the invited case: %v", err)
 		}
-		if err := f.svc.Policy.AuthorizeUpload(f.ctx, doc, bobCase, "cover_letter"); !errors.Is(err, access.ErrNotFound) {
+		if err := f.svc.Policy.AuthorizeUpload(f.ctx, doc, bobCase, "cover_letter"); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("upload to another case: %v, want ErrNotFound", err)
 		}
-		if err := f.svc.Policy.Authorize(f.ctx, doc, access.ActionCaseRead, bobCase); !errors.Is(err, access.ErrNotFound) {
+		if err := f.svc.Policy.Authorize(f.ctx, doc, access.ActionCaseRead, bobCase); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("reading another case: %v, want ErrNotFound", err)
 		}
 	})
 
 	t.Run("only owner and case manager invite", func(t *testing.T) {
-		if _, err := f.svc.Invitations.Invite(f.ctx, bob, annCase, "x@example.org"); !errors.Is(err, access.ErrNotFound) {
+		if _, err := f.svc.Invitations.Invite(f.ctx, bob, annCase, "x@example.org"); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("another applicant inviting: %v", err)
 		}
-		if _, err := f.svc.Invitations.Invite(f.ctx, doc, annCase, "x@example.org"); !errors.Is(err, access.ErrForbidden) {
+		if _, err := f.svc.Invitations.Invite(f.ctx, doc, annCase, "x@example.org"); !errors.Is(err, so.ErrForbidden) {
 			t.Errorf("a physician inviting: %v", err)
 		}
-		if _, err := f.svc.Invitations.Invite(f.ctx, cm, annCase, "bad address"); !errors.Is(err, access.ErrInvalid) {
+		if _, err := f.svc.Invitations.Invite(f.ctx, cm, annCase, "bad address"); !errors.Is(err, so.ErrInvalid) {
 			t.Errorf("bad address: %v", err)
 		}
 		f.clock.Advance(time.Minute)
@@ -74,27 +76,27 @@ func TestInvitations(t *testing.T) {
 		if err != nil || len(list) != 2 || list[0].Email != "dr.bianchi@example.org" || list[1].RedeemedAt == nil || list[0].URL != "" {
 			t.Errorf("list %+v, %v", list, err)
 		}
-		if _, err := f.svc.Invitations.List(f.ctx, bob, annCase); !errors.Is(err, access.ErrNotFound) {
+		if _, err := f.svc.Invitations.List(f.ctx, bob, annCase); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("another applicant listing: %v", err)
 		}
 	})
 
 	t.Run("revoke ends the physician's session", func(t *testing.T) {
-		if err := f.svc.Invitations.Revoke(f.ctx, bob, inv.ID); !errors.Is(err, access.ErrNotFound) {
+		if err := f.svc.Invitations.Revoke(f.ctx, bob, inv.ID); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("another applicant revoking: %v", err)
 		}
 		f.authenticate(raw)
 		if err := f.svc.Invitations.Revoke(f.ctx, ann, inv.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, access.ErrUnauthenticated) {
+		if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, so.ErrUnauthenticated) {
 			t.Errorf("physician session after revocation: %v", err)
 		}
 		if err := f.svc.Invitations.Revoke(f.ctx, ann, inv.ID); err != nil {
 			t.Errorf("revoke twice: %v", err)
 		}
 		for _, id := range []string{"0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77", "nope"} {
-			if err := f.svc.Invitations.Revoke(f.ctx, ann, id); !errors.Is(err, access.ErrNotFound) {
+			if err := f.svc.Invitations.Revoke(f.ctx, ann, id); !errors.Is(err, so.ErrNotFound) {
 				t.Errorf("revoke %q: %v", id, err)
 			}
 		}
@@ -109,7 +111,7 @@ func TestInvitations(t *testing.T) {
 			t.Fatal(err)
 		}
 		m, _ := f.mail.Last("dr.neri@example.org")
-		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
+		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("revoked link: %v", err)
 		}
 	})
@@ -120,7 +122,7 @@ func TestInvitations(t *testing.T) {
 		}
 		m, _ := f.mail.Last("dr.late@example.org")
 		f.clock.Advance(7 * 24 * time.Hour)
-		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
+		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("expired link: %v", err)
 		}
 	})
@@ -143,13 +145,13 @@ func TestInvitations(t *testing.T) {
 			f.authenticate(raw)
 		}
 		f.clock.Advance(2 * time.Minute)
-		if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, access.ErrUnauthenticated) {
+		if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, so.ErrUnauthenticated) {
 			t.Errorf("after the invitation expired: %v", err)
 		}
 	})
 
 	for _, bad := range []string{"", "inv_", "sl_" + strings.Repeat("A", 43), "inv_" + strings.Repeat("A", 43)} {
-		if _, _, err := f.svc.Invitations.Redeem(f.ctx, bad); !errors.Is(err, access.ErrInvalidCredentials) {
+		if _, _, err := f.svc.Invitations.Redeem(f.ctx, bad); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("redeem %q: %v", bad, err)
 		}
 	}
@@ -178,7 +180,7 @@ func TestRedeemOnceUnderConcurrency(t *testing.T) {
 		switch err := <-errs; {
 		case err == nil:
 			won++
-		case !errors.Is(err, access.ErrInvalidCredentials):
+		case !errors.Is(err, so.ErrInvalidCredentials):
 			t.Errorf("redeem: %v", err)
 		}
 	}

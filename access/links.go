@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // SignInLinkPath is where sign-in links point, under Config.PublicURL, with the token in the
@@ -44,7 +46,7 @@ func (l *SignInLinks) Request(ctx context.Context, email, ip string) error {
 		return err
 	}
 	r, err := l.loadAccount(ctx, l.db, email)
-	if errors.Is(err, ErrNotFound) || (err == nil && (Role(r.Role) != RoleApplicant || r.DisabledAt.Valid)) {
+	if errors.Is(err, so.ErrNotFound) || (err == nil && (so.Role(r.Role) != so.RoleApplicant || r.DisabledAt.Valid)) {
 		return nil
 	}
 	if err != nil {
@@ -70,12 +72,12 @@ func (l *SignInLinks) Request(ctx context.Context, email, ip string) error {
 }
 
 // Redeem spends a sign-in link and opens a session for its applicant. A malformed, unknown,
-// used or expired link, or a disabled account, is ErrInvalidCredentials.
+// used or expired link, or a disabled account, is so.ErrInvalidCredentials.
 func (l *SignInLinks) Redeem(ctx context.Context, token string) (*Session, string, error) {
 	now := l.Now()
 	secret, err := parseLinkToken(token)
 	if err != nil {
-		return nil, "", ErrInvalidCredentials
+		return nil, "", so.ErrInvalidCredentials
 	}
 	tx, err := l.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -88,7 +90,7 @@ func (l *SignInLinks) Redeem(ctx context.Context, token string) (*Session, strin
 		AND account_id IN (SELECT id FROM accounts WHERE disabled_at IS NULL AND role = 'applicant')
 		RETURNING account_id`, hashSecret(secret), now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", ErrInvalidCredentials
+		return nil, "", so.ErrInvalidCredentials
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("redeem sign-in link: %w", err)

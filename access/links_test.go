@@ -6,15 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secondopinion/secondopinion/access"
+	so "github.com/secondopinion/secondopinion"
 )
 
 func TestSignInLinks(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.svc.Accounts.Add(f.ctx, "ann@example.org", access.RoleApplicant, "Ann"); err != nil {
+	if _, err := f.svc.Accounts.Add(f.ctx, "ann@example.org", so.RoleApplicant, "Ann"); err != nil {
 		t.Fatal(err)
 	}
-	f.staff("cm@example.org", access.RoleCaseManager)
+	f.staff("cm@example.org", so.RoleCaseManager)
 
 	if err := f.svc.SignInLinks.Request(f.ctx, "Ann@example.org", "192.0.2.1"); err != nil {
 		t.Fatal(err)
@@ -31,10 +31,10 @@ func TestSignInLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sess.Subject.Role != access.RoleApplicant || f.authenticate(raw).Email != "ann@example.org" {
+	if sess.Subject.Role != so.RoleApplicant || f.authenticate(raw).Email != "ann@example.org" {
 		t.Errorf("subject %+v", sess.Subject)
 	}
-	if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, token); !errors.Is(err, access.ErrInvalidCredentials) {
+	if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, token); !errors.Is(err, so.ErrInvalidCredentials) {
 		t.Errorf("second use: %v", err)
 	}
 
@@ -43,7 +43,7 @@ func TestSignInLinks(t *testing.T) {
 	f.svc.SignInLinks.Request(f.ctx, "ann@example.org", "192.0.2.1")
 	m, _ = f.mail.Last("ann@example.org")
 	f.clock.Advance(15 * time.Minute)
-	if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
+	if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 		t.Errorf("expired link: %v", err)
 	}
 
@@ -76,15 +76,15 @@ func TestSignInLinks(t *testing.T) {
 	if err := f.svc.Accounts.Disable(f.ctx, "ann@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
+	if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 		t.Errorf("link of a disabled account: %v", err)
 	}
 	for _, bad := range []string{"", "sl_", "inv_" + strings.Repeat("A", 43), strings.Repeat("A", 46)} {
-		if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, bad); !errors.Is(err, access.ErrInvalidCredentials) {
+		if _, _, err := f.svc.SignInLinks.Redeem(f.ctx, bad); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("redeem %q: %v", bad, err)
 		}
 	}
-	if err := f.svc.SignInLinks.Request(f.ctx, "not an address", ""); !errors.Is(err, access.ErrInvalid) {
+	if err := f.svc.SignInLinks.Request(f.ctx, "not an address", ""); !errors.Is(err, so.ErrInvalid) {
 		t.Errorf("malformed email: %v", err)
 	}
 }

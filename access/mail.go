@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Mailer sends one message. Messages of this package carry a link and an expiry, never
@@ -43,7 +45,7 @@ type Message struct {
 func NewMailer(rawURL string) (Mailer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("mail URL: %w", ErrInvalid)
+		return nil, fmt.Errorf("mail URL: %w", so.ErrInvalid)
 	}
 	from := u.Query().Get("from")
 	if from == "" {
@@ -57,7 +59,7 @@ func NewMailer(rawURL string) (Mailer, error) {
 		host := u.Hostname()
 		port := u.Port()
 		if host == "" {
-			return nil, fmt.Errorf("mail URL needs a host: %w", ErrInvalid)
+			return nil, fmt.Errorf("mail URL needs a host: %w", so.ErrInvalid)
 		}
 		if port == "" {
 			port = map[string]string{"smtp": "587", "smtps": "465"}[u.Scheme]
@@ -70,11 +72,11 @@ func NewMailer(rawURL string) (Mailer, error) {
 		return m, nil
 	case "file":
 		if u.Path == "" {
-			return nil, fmt.Errorf("mail URL file:// needs a directory: %w", ErrInvalid)
+			return nil, fmt.Errorf("mail URL file:// needs a directory: %w", so.ErrInvalid)
 		}
 		return &DirMailer{Dir: u.Path, From: from}, nil
 	}
-	return nil, fmt.Errorf("mail URL scheme %q: want smtp, smtps or file: %w", u.Scheme, ErrInvalid)
+	return nil, fmt.Errorf("mail URL scheme %q: want smtp, smtps or file: %w", u.Scheme, so.ErrInvalid)
 }
 
 // SMTPMailer delivers through an SMTP submission server.
@@ -261,11 +263,11 @@ func compose(from string, m Message, now time.Time) ([]byte, error) {
 func checkEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if len(s) == 0 || len(s) > 254 {
-		return "", fmt.Errorf("email address: %w", ErrInvalid)
+		return "", fmt.Errorf("email address: %w", so.ErrInvalid)
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
-		return "", fmt.Errorf("email address: %w", ErrInvalid)
+		return "", fmt.Errorf("email address: %w", so.ErrInvalid)
 	}
 	return s, nil
 }

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 func TestComposeRejectsInjection(t *testing.T) {
@@ -70,8 +72,8 @@ func TestNewMailer(t *testing.T) {
 		t.Errorf("file URL: %v %v", d, err)
 	}
 	for _, bad := range []string{"http://x", "smtp://", "file://", "smtp://h?from=Eve%20%3Ce@x%3E", "::"} {
-		if _, err := NewMailer(bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("NewMailer(%q) = %v, want ErrInvalid", bad, err)
+		if _, err := NewMailer(bad); !errors.Is(err, so.ErrInvalid) {
+			t.Errorf("NewMailer(%q) = %v, want so.ErrInvalid", bad, err)
 		}
 	}
 }

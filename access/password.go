@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"golang.org/x/crypto/argon2"
 )
 
@@ -99,11 +101,11 @@ func decodeHash(s string) (Argon2Params, []byte, []byte, error) {
 // checkPasswordPolicy enforces the length bounds (NIST SP 800-63B: length, not composition).
 func checkPasswordPolicy(password string) error {
 	if !utf8.ValidString(password) {
-		return fmt.Errorf("password is not valid UTF-8: %w", ErrInvalid)
+		return fmt.Errorf("password is not valid UTF-8: %w", so.ErrInvalid)
 	}
 	n := utf8.RuneCountInString(password)
 	if n < MinPasswordLen || n > MaxPasswordLen {
-		return fmt.Errorf("password must have %d to %d characters: %w", MinPasswordLen, MaxPasswordLen, ErrInvalid)
+		return fmt.Errorf("password must have %d to %d characters: %w", MinPasswordLen, MaxPasswordLen, so.ErrInvalid)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Action is something a subject may try. Case actions name a case; document actions a
@@ -34,6 +36,7 @@ const (
 	ActionExtrasPropose        Action = "extras.propose"         // POST /cases/{id}/extras
 	ActionExtrasDecide         Action = "extras.decide"          // POST /extras/{id}/approve|decline, on the extra's case
 	ActionErasure              Action = "case.erase"             // POST /cases/{id}/erasure
+	ActionDocumentReview       Action = "document.review"        // POST /documents/{id}/review, on the document's case
 )
 
 // Document actions (Policy.AuthorizeDocument with a document id).
@@ -57,7 +60,7 @@ var (
 		ActionCaseAccept, ActionCasePayment, ActionCaseRelease, ActionCaseClose, ActionCaseWithdraw, ActionCaseRefund,
 		ActionDocumentList, ActionDocumentUpload, ActionAssignReviewer, ActionInvite, ActionConsentSign,
 		ActionConsentCountersign, ActionConsentWithdraw, ActionConsentRead, ActionExtrasPropose, ActionExtrasDecide,
-		ActionErasure}
+		ActionErasure, ActionDocumentReview}
 	DocumentActions = []Action{ActionDocumentRead, ActionDocumentDelete}
 	GlobalActions   = []Action{ActionCaseCreate, ActionDataExport, ActionAuditRead, ActionAuditExport, ActionAccountsManage}
 )
@@ -71,38 +74,42 @@ var Transitions = map[string]Action{
 
 // permitted is what each role may do on a case (or document) it can see. Visibility is decided
 // first (see Policy), so "applicant: case.read" means "on the applicant's own cases".
-var permitted = map[Role][]Action{
-	RoleApplicant: {ActionCaseCreate, ActionDataExport,
+var permitted = map[so.Role][]Action{
+	so.RoleApplicant: {ActionCaseCreate, ActionDataExport,
 		ActionCaseRead, ActionCaseSubmit, ActionCaseWithdraw, ActionDocumentList, ActionDocumentUpload,
 		ActionDocumentRead, ActionDocumentDelete, ActionInvite, ActionConsentSign, ActionConsentWithdraw,
 		ActionConsentRead, ActionExtrasDecide},
-	RolePhysician: {ActionDocumentList, ActionDocumentUpload, ActionDocumentRead},
-	RoleCaseManager: {ActionCaseRead, ActionCaseTriage, ActionCaseRequestDocuments, ActionCaseAccept,
-		ActionCasePayment, ActionCaseClose, ActionCaseRefund, ActionDocumentList, ActionDocumentRead,
+	so.RolePhysician: {ActionDocumentList, ActionDocumentUpload, ActionDocumentRead},
+	so.RoleCaseManager: {ActionCaseRead, ActionCaseTriage, ActionCaseRequestDocuments, ActionCaseAccept,
+		ActionCasePayment, ActionCaseClose, ActionCaseRefund, ActionDocumentList, ActionDocumentRead, ActionDocumentReview,
 		ActionAssignReviewer, ActionInvite, ActionConsentCountersign, ActionConsentRead},
-	RoleReviewer: {ActionCaseRead, ActionCaseRelease, ActionDocumentList, ActionDocumentUpload,
+	so.RoleReviewer: {ActionCaseRead, ActionCaseRelease, ActionDocumentList, ActionDocumentUpload,
 		ActionDocumentRead, ActionExtrasPropose},
-	RoleDPO: {ActionAuditRead, ActionAuditExport,
+	so.RoleDPO: {ActionAuditRead, ActionAuditExport,
 		ActionCaseRead, ActionDocumentList, ActionDocumentDelete, ActionConsentRead, ActionErasure},
-	RoleAdmin: {ActionAccountsManage},
+	so.RoleAdmin: {ActionAccountsManage},
 }
 
-// uploadKinds is which document kinds each role may upload to a case it may upload to.
-var uploadKinds = map[Role][]string{
-	RoleApplicant: {"identity_document", "applicant_identity_document", "proof_of_authority", "consent_form",
-		"cover_letter", "clinical_history", "histology_report", "imaging_report", "imaging_study",
-		"radiotherapy_plan", "other"},
-	RolePhysician: {"cover_letter", "clinical_history", "histology_report", "imaging_report", "imaging_study",
-		"radiotherapy_plan", "other"},
-	RoleReviewer: {"report"},
+// UploadableKinds returns the document kinds role may upload to a case it may upload to:
+// applicants every kind but the report; referring physicians the clinical kinds
+// (so.DocumentKind.Clinical); reviewers only the report.
+func UploadableKinds(role so.Role) []so.DocumentKind {
+	var out []so.DocumentKind
+	for _, k := range so.Kinds {
+		switch {
+		case role == so.RoleApplicant && k != so.KindReport,
+			role == so.RolePhysician && k.Clinical(),
+			role == so.RoleReviewer && k == so.KindReport:
+			out = append(out, k)
+		}
+	}
+	return out
 }
-
-// UploadableKinds returns the document kinds role may upload (nil: none).
-func UploadableKinds(role Role) []string { return slices.Clone(uploadKinds[role]) }
 
 // CaseFacts is what the policy needs to know about a case.
 type CaseFacts struct {
 	ID        string
+	Status    so.CaseStatus
 	OwnerID   string   // the applicant's account
 	Reviewers []string // accounts of the assigned reviewers
 }
@@ -111,7 +118,7 @@ type CaseFacts struct {
 type DocumentFacts struct {
 	ID                   string
 	CaseID               string
-	Kind                 string
+	Kind                 so.DocumentKind
 	UploadedBy           string // account, or empty
 	UploadedByInvitation string // invitation of the physician who uploaded it, or empty
 
@@ -121,7 +128,7 @@ type DocumentFacts struct {
 }
 
 // Directory answers the policy's questions about cases and documents; *cases.Cases is one.
-// Both methods return an error matching ErrNotFound for an id that names nothing.
+// Both methods return an error matching so.ErrNotFound for an id that names nothing.
 type Directory interface {
 	CaseFacts(ctx context.Context, caseID string) (CaseFacts, error)
 	DocumentFacts(ctx context.Context, docID string) (DocumentFacts, error)
@@ -129,9 +136,9 @@ type Directory interface {
 
 // Policy is the one authorization policy: the API, the tus hooks and the pages all ask it.
 //
-// Each answer is nil (allowed), ErrNotFound (the case or document is missing or invisible to
-// the subject: answer 404, exactly as for a missing one), ErrForbidden (visible, but this
-// action is not the subject's: 403), ErrUnauthenticated (nobody: 401) or ErrTOTPRequired (a
+// Each answer is nil (allowed), so.ErrNotFound (the case or document is missing or invisible to
+// the subject: answer 404, exactly as for a missing one), so.ErrForbidden (visible, but this
+// action is not the subject's: 403), so.ErrUnauthenticated (nobody: 401) or so.ErrTOTPRequired (a
 // staff subject that has not passed TOTP: 403, or the enrolment page). Other errors are
 // failures to look facts up. The consent gate is asked after the policy, by the caller; the
 // state machine decides what may happen when (409), the policy only who.
@@ -165,13 +172,13 @@ func (p *Policy) Authorize(ctx context.Context, s Subject, action Action, caseID
 
 // AuthorizeUpload decides whether s may upload a document of kind to the case caseID: the
 // upload action, then the kind (physicians: the cover letter and clinical kinds; reviewers:
-// only "report"; applicants: anything but "report"). An unknown kind is ErrForbidden.
-func (p *Policy) AuthorizeUpload(ctx context.Context, s Subject, caseID, kind string) error {
+// only "report"; applicants: anything but "report"). An unknown kind is so.ErrForbidden.
+func (p *Policy) AuthorizeUpload(ctx context.Context, s Subject, caseID string, kind so.DocumentKind) error {
 	if err := p.Authorize(ctx, s, ActionDocumentUpload, caseID); err != nil {
 		return err
 	}
-	if !slices.Contains(uploadKinds[s.Role], kind) {
-		return ErrForbidden
+	if !slices.Contains(UploadableKinds(s.Role), kind) {
+		return so.ErrForbidden
 	}
 	return nil
 }
@@ -186,7 +193,7 @@ func (p *Policy) AuthorizeDocument(ctx context.Context, s Subject, action Action
 		return fmt.Errorf("policy: %q is not a document action", action)
 	}
 	d, err := p.dir.DocumentFacts(ctx, docID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, so.ErrNotFound) {
 		d = DocumentFacts{} // decided below exactly as any document the subject may not see
 	} else if err != nil {
 		return lookupErr(err)
@@ -207,27 +214,37 @@ func (p *Policy) AuthorizeDocumentFacts(ctx context.Context, s Subject, action A
 		return fmt.Errorf("policy: %q is not a document action", action)
 	}
 	if d.ID == "" {
-		return ErrNotFound
+		return so.ErrNotFound
 	}
+	var cf CaseFacts
 	if d.Case != nil && d.Case.ID == d.CaseID && d.CaseID != "" {
 		if !visible(s, *d.Case) {
-			return ErrNotFound
+			return so.ErrNotFound
 		}
-	} else if _, err := p.visibleCase(ctx, s, d.CaseID); err != nil {
-		return err
+		cf = *d.Case
+	} else {
+		var err error
+		if cf, err = p.visibleCase(ctx, s, d.CaseID); err != nil {
+			return err
+		}
 	}
-	if !CanSeeDocument(s, d) {
-		return ErrNotFound
+	if !CanSeeDocument(s, cf, d) {
+		return so.ErrNotFound
 	}
 	return allowed(s.Role, action)
 }
 
-// CanSeeDocument reports whether s, who can see the document's case, can see the document:
-// a physician sees only what their invitation uploaded; every other role all of the case's
-// documents. Use it to filter the list of ActionDocumentList.
-func CanSeeDocument(s Subject, d DocumentFacts) bool {
-	if s.Role == RolePhysician {
+// CanSeeDocument reports whether s, who can see the case c, can see its document d: a
+// physician sees only what their invitation uploaded; the specialist's report is seen by the
+// assigned reviewers at once and by everybody else only once it is released; every other
+// document is seen by every role that sees the case. Use it to filter the list of
+// ActionDocumentList.
+func CanSeeDocument(s Subject, c CaseFacts, d DocumentFacts) bool {
+	if s.Role == so.RolePhysician {
 		return s.InvitationID != "" && d.UploadedByInvitation == s.InvitationID
+	}
+	if d.Kind == so.KindReport && s.Role != so.RoleReviewer {
+		return c.Status == so.StatusReportReleased || c.Status == so.StatusClosed
 	}
 	return true
 }
@@ -246,11 +263,11 @@ func ReadableCases(s Subject) CaseScope {
 		return CaseScope{}
 	}
 	switch s.Role {
-	case RoleApplicant:
+	case so.RoleApplicant:
 		return CaseScope{OwnerID: s.AccountID}
-	case RoleReviewer:
+	case so.RoleReviewer:
 		return CaseScope{ReviewerID: s.AccountID}
-	case RoleCaseManager, RoleDPO:
+	case so.RoleCaseManager, so.RoleDPO:
 		return CaseScope{All: true}
 	}
 	return CaseScope{}
@@ -258,32 +275,32 @@ func ReadableCases(s Subject) CaseScope {
 
 func precheck(s Subject) error {
 	if !s.Authenticated() {
-		return ErrUnauthenticated
+		return so.ErrUnauthenticated
 	}
 	if s.Role.Staff() && !s.TOTPSatisfied {
-		return ErrTOTPRequired
+		return so.ErrTOTPRequired
 	}
 	return nil
 }
 
-func allowed(r Role, a Action) error {
+func allowed(r so.Role, a Action) error {
 	if slices.Contains(permitted[r], a) {
 		return nil
 	}
-	return ErrForbidden
+	return so.ErrForbidden
 }
 
-// visibleCase loads the case's facts and returns ErrNotFound unless s can see it.
+// visibleCase loads the case's facts and returns so.ErrNotFound unless s can see it.
 func (p *Policy) visibleCase(ctx context.Context, s Subject, caseID string) (CaseFacts, error) {
 	if caseID == "" {
-		return CaseFacts{}, ErrNotFound
+		return CaseFacts{}, so.ErrNotFound
 	}
 	c, err := p.dir.CaseFacts(ctx, caseID)
 	if err != nil {
 		return c, lookupErr(err)
 	}
 	if !visible(s, c) {
-		return c, ErrNotFound
+		return c, so.ErrNotFound
 	}
 	return c, nil
 }
@@ -291,21 +308,21 @@ func (p *Policy) visibleCase(ctx context.Context, s Subject, caseID string) (Cas
 // visible reports whether s can see the case c.
 func visible(s Subject, c CaseFacts) bool {
 	switch s.Role {
-	case RoleApplicant:
+	case so.RoleApplicant:
 		return c.OwnerID == s.AccountID
-	case RolePhysician:
+	case so.RolePhysician:
 		return c.ID == s.ScopeCaseID
-	case RoleReviewer:
+	case so.RoleReviewer:
 		return slices.Contains(c.Reviewers, s.AccountID)
-	case RoleCaseManager, RoleDPO, RoleAdmin:
+	case so.RoleCaseManager, so.RoleDPO, so.RoleAdmin:
 		return true
 	}
 	return false
 }
 
 func lookupErr(err error) error {
-	if errors.Is(err, ErrNotFound) {
-		return ErrNotFound
+	if errors.Is(err, so.ErrNotFound) {
+		return so.ErrNotFound
 	}
 	return fmt.Errorf("policy: %w", err)
 }

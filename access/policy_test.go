@@ -7,13 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/cases"
 )
 
 // The expected answers of the policy: "ok" (allowed), "403" (ErrForbidden), "404" (ErrNotFound).
 // Roles in the order of the package documentation's table.
-var roles = []access.Role{access.RoleApplicant, access.RolePhysician, access.RoleCaseManager,
-	access.RoleReviewer, access.RoleDPO, access.RoleAdmin}
+var roles = []so.Role{so.RoleApplicant, so.RolePhysician, so.RoleCaseManager,
+	so.RoleReviewer, so.RoleDPO, so.RoleAdmin}
 
 // caseMatrix: per case action and role, the answer on the case related to the subject (the
 // applicant's own, the physician's invited, the reviewer's assigned; for case managers, DPOs and
@@ -43,6 +46,7 @@ var caseMatrix = []struct {
 	{access.ActionExtrasPropose, [6]string{"403 404 404", "403 404 404", "403 403 404", "ok 404 404", "403 403 404", "403 403 404"}},
 	{access.ActionExtrasDecide, [6]string{"ok 404 404", "403 404 404", "403 403 404", "403 404 404", "403 403 404", "403 403 404"}},
 	{access.ActionErasure, [6]string{"403 404 404", "403 404 404", "403 403 404", "403 404 404", "ok ok 404", "403 403 404"}},
+	{access.ActionDocumentReview, [6]string{"403 404 404", "403 404 404", "ok ok 404", "403 404 404", "403 403 404", "403 403 404"}},
 }
 
 // documentMatrix: per document action and role, the answer on a document of the related case
@@ -70,7 +74,7 @@ var globalMatrix = []struct {
 
 // uploadMatrix: per document kind, the answer of AuthorizeUpload for each role on its related case.
 var uploadMatrix = []struct {
-	kind  string
+	kind  so.DocumentKind
 	cells string
 }{
 	{"identity_document", "ok 403 403 403 403 403"},
@@ -92,9 +96,9 @@ func answer(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.Is(err, access.ErrForbidden):
+	case errors.Is(err, so.ErrForbidden):
 		return "403"
-	case errors.Is(err, access.ErrNotFound):
+	case errors.Is(err, so.ErrNotFound):
 		return "404"
 	}
 	return "error: " + err.Error()
@@ -103,7 +107,7 @@ func answer(err error) string {
 // policyWorld is a small world: two applicants with a case each, the first case with an
 // assigned reviewer, an invited physician and two documents, the second with one.
 type policyWorld struct {
-	subjects          map[access.Role]access.Subject
+	subjects          map[so.Role]access.Subject
 	related, other    string // case ids
 	missing           string
 	ownerDoc, physDoc string // documents of the related case
@@ -112,19 +116,19 @@ type policyWorld struct {
 
 func newPolicyWorld(f *fixture) *policyWorld {
 	f.t.Helper()
-	w := &policyWorld{subjects: map[access.Role]access.Subject{}, missing: "0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77"}
+	w := &policyWorld{subjects: map[so.Role]access.Subject{}, missing: "0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77"}
 	ann := f.applicant("ann@example.org")
 	bob := f.applicant("bob@example.org")
 	w.related, w.other = f.newCase(ann, "Giulietta"), f.newCase(bob, "Romeo")
-	w.subjects[access.RoleApplicant] = ann
-	for _, r := range []access.Role{access.RoleCaseManager, access.RoleReviewer, access.RoleDPO, access.RoleAdmin} {
+	w.subjects[so.RoleApplicant] = ann
+	for _, r := range []so.Role{so.RoleCaseManager, so.RoleReviewer, so.RoleDPO, so.RoleAdmin} {
 		_, w.subjects[r] = f.staff(string(r)+"@example.org", r)
 	}
-	if _, err := f.cases.Assign(f.ctx, w.subjects[access.RoleCaseManager], w.related, "reviewer@example.org"); err != nil {
+	if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: w.subjects[so.RoleCaseManager]}, w.related, "reviewer@example.org"); err != nil {
 		f.t.Fatal(err)
 	}
 	inv, phys, _ := f.physician(ann, w.related, "dr.verdi@example.org")
-	w.subjects[access.RolePhysician] = phys
+	w.subjects[so.RolePhysician] = phys
 	w.ownerDoc, w.physDoc, w.otherDoc = "doc-owner", "doc-physician", "doc-other"
 	f.document(w.ownerDoc, w.related, "identity_document", ann.AccountID, "")
 	f.document(w.physDoc, w.related, "cover_letter", "", inv.ID)
@@ -187,7 +191,7 @@ func TestPolicyMatrix(t *testing.T) {
 				t.Errorf("%s uploading %s: %s, want %s", role, row.kind, got, want[i])
 			}
 			// Elsewhere the case answers first: invisible is 404 whatever the kind.
-			wantOther := map[access.Role]string{access.RoleApplicant: "404", access.RolePhysician: "404", access.RoleReviewer: "404"}[role]
+			wantOther := map[so.Role]string{so.RoleApplicant: "404", so.RolePhysician: "404", so.RoleReviewer: "404"}[role]
 			if wantOther == "" {
 				wantOther = "403"
 			}
@@ -202,23 +206,23 @@ func TestPolicyMatrix(t *testing.T) {
 
 	t.Run("ids that cannot exist are missing", func(t *testing.T) {
 		for _, id := range []string{"", "nope", "0B8E3A0C-2F4E-4C1A-9A43-8D2B6C1F0E77", w.related + " "} {
-			if got := answer(p.Authorize(f.ctx, w.subjects[access.RoleCaseManager], access.ActionCaseRead, id)); got != "404" {
+			if got := answer(p.Authorize(f.ctx, w.subjects[so.RoleCaseManager], access.ActionCaseRead, id)); got != "404" {
 				t.Errorf("case %q: %s", id, got)
 			}
 		}
 	})
 	t.Run("nobody is unauthenticated", func(t *testing.T) {
-		for _, s := range []access.Subject{{}, {Role: access.RoleApplicant}, {Role: access.RolePhysician, InvitationID: "x"}, {Role: "root", AccountID: "x"}} {
-			if err := p.Authorize(f.ctx, s, access.ActionCaseRead, w.related); !errors.Is(err, access.ErrUnauthenticated) {
+		for _, s := range []access.Subject{{}, {Role: so.RoleApplicant}, {Role: so.RolePhysician, InvitationID: "x"}, {Role: "root", AccountID: "x"}} {
+			if err := p.Authorize(f.ctx, s, access.ActionCaseRead, w.related); !errors.Is(err, so.ErrUnauthenticated) {
 				t.Errorf("%+v: %v", s, err)
 			}
-			if err := p.AuthorizeDocumentFacts(f.ctx, s, access.ActionDocumentRead, access.DocumentFacts{}); !errors.Is(err, access.ErrUnauthenticated) {
+			if err := p.AuthorizeDocumentFacts(f.ctx, s, access.ActionDocumentRead, access.DocumentFacts{}); !errors.Is(err, so.ErrUnauthenticated) {
 				t.Errorf("%+v on a missing document: %v", s, err)
 			}
 		}
 	})
 	t.Run("case facts given with a document's are decided on, unless of another case", func(t *testing.T) {
-		rev := w.subjects[access.RoleReviewer]
+		rev := w.subjects[so.RoleReviewer]
 		facts, err := f.cases.DocumentFacts(f.ctx, w.ownerDoc)
 		if err != nil {
 			t.Fatal(err)
@@ -235,7 +239,7 @@ func TestPolicyMatrix(t *testing.T) {
 		}
 	})
 	t.Run("actions in the wrong place are errors, not answers", func(t *testing.T) {
-		cm := w.subjects[access.RoleCaseManager]
+		cm := w.subjects[so.RoleCaseManager]
 		for _, err := range []error{
 			p.Authorize(f.ctx, cm, access.ActionDocumentRead, w.related),
 			p.Authorize(f.ctx, cm, access.ActionAuditRead, w.related),
@@ -243,16 +247,16 @@ func TestPolicyMatrix(t *testing.T) {
 			p.AuthorizeDocument(f.ctx, cm, access.ActionCaseRead, w.ownerDoc),
 			p.AuthorizeDocumentFacts(f.ctx, cm, access.ActionCaseRead, access.DocumentFacts{ID: w.ownerDoc}),
 		} {
-			if err == nil || errors.Is(err, access.ErrForbidden) || errors.Is(err, access.ErrNotFound) {
+			if err == nil || errors.Is(err, so.ErrForbidden) || errors.Is(err, so.ErrNotFound) {
 				t.Errorf("got %v", err)
 			}
 		}
 	})
 	t.Run("unassigning hides the case again", func(t *testing.T) {
-		if err := f.cases.Unassign(f.ctx, w.related, "reviewer@example.org"); err != nil {
+		if err := f.cases.Unassign(f.ctx, w.related, w.subjects[so.RoleReviewer].AccountID); err != nil {
 			t.Fatal(err)
 		}
-		if got := answer(p.Authorize(f.ctx, w.subjects[access.RoleReviewer], access.ActionCaseRead, w.related)); got != "404" {
+		if got := answer(p.Authorize(f.ctx, w.subjects[so.RoleReviewer], access.ActionCaseRead, w.related)); got != "404" {
 			t.Errorf("unassigned reviewer: %s", got)
 		}
 	})
@@ -278,7 +282,7 @@ func TestPolicyTablesCompleteAndDocumented(t *testing.T) {
 			t.Errorf("%s table covers %v, the package defines %v", c.name, c.table, c.want)
 		}
 	}
-	var kinds []string
+	var kinds []so.DocumentKind
 	for _, r := range uploadMatrix[:len(uploadMatrix)-1] {
 		kinds = append(kinds, r.kind)
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // TOTP secrets are stored sealed with AES-256-GCM under the service's TOTP key, with the
@@ -22,7 +24,7 @@ const TOTPKeyLen = 32
 func ParseTOTPKey(text string) ([]byte, error) {
 	k, err := hex.DecodeString(strings.TrimSpace(text))
 	if err != nil || len(k) != TOTPKeyLen {
-		return nil, fmt.Errorf("TOTP key must be %d hexadecimal characters: %w", 2*TOTPKeyLen, ErrInvalid)
+		return nil, fmt.Errorf("TOTP key must be %d hexadecimal characters: %w", 2*TOTPKeyLen, so.ErrInvalid)
 	}
 	return k, nil
 }
@@ -31,7 +33,7 @@ type sealer struct{ aead cipher.AEAD }
 
 func newSealer(key []byte) (*sealer, error) {
 	if len(key) != TOTPKeyLen {
-		return nil, fmt.Errorf("TOTP key has %d bytes, want %d: %w", len(key), TOTPKeyLen, ErrInvalid)
+		return nil, fmt.Errorf("TOTP key has %d bytes, want %d: %w", len(key), TOTPKeyLen, so.ErrInvalid)
 	}
 	b, err := aes.NewCipher(key)
 	if err != nil {

@@ -99,24 +99,3 @@ func formatUUID(b []byte) string {
 	}
 	return string(out)
 }
-
-// ValidUUID reports whether s is a UUID in canonical lower-case form, the only form this
-// service prints; anything else cannot name a row and is answered like a missing one.
-func ValidUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return false
-			}
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		default:
-			return false
-		}
-	}
-	return true
-}

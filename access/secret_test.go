@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 func TestSecretFormats(t *testing.T) {
@@ -22,7 +24,7 @@ func TestSecretFormats(t *testing.T) {
 		t.Fatalf("API token %d characters", len(tok))
 	}
 	gotID, gotSecret, err := parseAPIToken(tok)
-	if err != nil || gotID != formatUUID(id[:]) || string(gotSecret) != string(secret) || !ValidUUID(gotID) {
+	if err != nil || gotID != formatUUID(id[:]) || string(gotSecret) != string(secret) || !so.ValidID(gotID) {
 		t.Fatalf("API token round trip: %s %v", gotID, err)
 	}
 	inv := encodeSecret(invitePrefix, secret)
@@ -70,8 +72,8 @@ func TestValidUUID(t *testing.T) {
 		"0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e7g":   false,
 		"":                                       false,
 	} {
-		if ValidUUID(s) != ok {
-			t.Errorf("ValidUUID(%q) = %v", s, !ok)
+		if so.ValidID(s) != ok {
+			t.Errorf("so.ValidID(%q) = %v", s, !ok)
 		}
 	}
 }
@@ -114,7 +116,7 @@ func FuzzParseAPIToken(f *testing.F) {
 		if err != nil {
 			return nil, err
 		}
-		if !ValidUUID(id) {
+		if !so.ValidID(id) {
 			panic("token id " + id + " is not a UUID")
 		}
 		b, err := hex.DecodeString(strings.ReplaceAll(id, "-", ""))

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 )
 
@@ -59,10 +61,10 @@ WHERE s.token_hash = $1 AND s.revoked_at IS NULL`
 
 func (r sessionRow) subject() Subject {
 	if r.InvitationID.Valid {
-		return Subject{Role: RolePhysician, Email: r.InviteEmail.String, InvitationID: r.InvitationID.String,
+		return Subject{Role: so.RolePhysician, Email: r.InviteEmail.String, InvitationID: r.InvitationID.String,
 			ScopeCaseID: r.CaseID.String, SessionID: r.ID}
 	}
-	role := Role(r.Role.String)
+	role := so.Role(r.Role.String)
 	return Subject{Role: role, AccountID: r.AccountID.String, Email: r.Email.String, SessionID: r.ID,
 		TOTPSatisfied:      r.TOTPSatisfied,
 		NeedsTOTPEnrolment: role.Staff() && !r.TOTPSatisfied && !r.TOTPEnabledAt.Valid}
@@ -106,11 +108,11 @@ func (e *env) newSession(ctx context.Context, q sqlx.QueryerContext, accountID, 
 // Login checks an email, a password and (for an account with TOTP) a current TOTP code, and
 // opens a new session: every login gets a new session id, whatever cookie the browser sent.
 //
-// Every refusal is ErrInvalidCredentials: unknown email, no password set, wrong password,
+// Every refusal is so.ErrInvalidCredentials: unknown email, no password set, wrong password,
 // disabled account, missing, wrong or reused TOTP code. Unknown emails are checked against a
 // dummy hash so they take as long as real ones. While the account or the client address ip
 // has failed too often (Config.AccountFailures, Config.IPFailures in Config.ThrottleWindow) the
-// answer is a *ThrottledError, which also matches ErrInvalidCredentials, without checking the
+// answer is a *ThrottledError, which also matches so.ErrInvalidCredentials, without checking the
 // password. A successful login clears the account's failures; the address's only age out.
 //
 // A staff account without TOTP gets a session whose Subject has NeedsTOTPEnrolment: the policy
@@ -130,11 +132,11 @@ func (s *Sessions) Login(ctx context.Context, email, password, totpCode, ip stri
 				return err
 			}
 		}
-		return ErrInvalidCredentials
+		return so.ErrInvalidCredentials
 	}
 
 	r, err := s.loadAccount(ctx, s.db, email)
-	if errors.Is(err, ErrNotFound) || (err == nil && !r.PasswordHash.Valid) {
+	if errors.Is(err, so.ErrNotFound) || (err == nil && !r.PasswordHash.Valid) {
 		verifyPassword(s.dummyHash, password)
 		return nil, "", fail()
 	}
@@ -193,7 +195,7 @@ func (e *env) checkTOTP(ctx context.Context, r accountRow, code string, now time
 
 // Authenticate returns the subject of a session cookie value and records the activity.
 // Anything but a live session (malformed, unknown, logged out, idle, expired, disabled
-// account, revoked invitation) is ErrUnauthenticated.
+// account, revoked invitation) is so.ErrUnauthenticated.
 func (s *Sessions) Authenticate(ctx context.Context, raw string) (Subject, error) {
 	now := s.Now()
 	r, err := s.live(ctx, s.db, raw, now)
@@ -213,11 +215,11 @@ func (e *env) live(ctx context.Context, q sqlx.ExtContext, raw string, now time.
 	var r sessionRow
 	secret, err := parseSessionToken(raw)
 	if err != nil {
-		return r, ErrUnauthenticated
+		return r, so.ErrUnauthenticated
 	}
 	err = sqlx.GetContext(ctx, q, &r, selectSession, hashSecret(secret))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, ErrUnauthenticated
+		return r, so.ErrUnauthenticated
 	}
 	if err != nil {
 		return r, fmt.Errorf("load session: %w", err)
@@ -226,7 +228,7 @@ func (e *env) live(ctx context.Context, q sqlx.ExtContext, raw string, now time.
 		if _, err := q.ExecContext(ctx, `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, r.ID, now); err != nil {
 			return r, fmt.Errorf("end session: %w", err)
 		}
-		return r, ErrUnauthenticated
+		return r, so.ErrUnauthenticated
 	}
 	return r, nil
 }
@@ -249,7 +251,7 @@ func (s *Sessions) rotate(ctx context.Context, raw string, change func(tx *sqlx.
 	defer tx.Rollback()
 	r, err := s.live(ctx, tx, raw, now)
 	if err != nil {
-		if errors.Is(err, ErrUnauthenticated) {
+		if errors.Is(err, so.ErrUnauthenticated) {
 			tx.Commit() // keep the revocation of a dead session
 		}
 		return nil, "", err
@@ -259,7 +261,7 @@ func (s *Sessions) rotate(ctx context.Context, raw string, change func(tx *sqlx.
 		return nil, "", fmt.Errorf("rotate session: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, "", ErrUnauthenticated // a concurrent logout or rotation won
+		return nil, "", so.ErrUnauthenticated // a concurrent logout or rotation won
 	}
 	totp := r.TOTPSatisfied
 	if change != nil {
@@ -279,14 +281,14 @@ func (s *Sessions) rotate(ctx context.Context, raw string, change func(tx *sqlx.
 
 // ConfirmTOTP completes TOTP enrolment (see Accounts.BeginTOTP) with a code from the app: it
 // enables TOTP on the account, ends the account's other sessions that lack the second factor,
-// and rotates this session into one that has it. A wrong code is ErrInvalidCredentials and
+// and rotates this session into one that has it. A wrong code is so.ErrInvalidCredentials and
 // counts as a failed login of the account.
 func (s *Sessions) ConfirmTOTP(ctx context.Context, raw, code string) (*Session, string, error) {
 	now := s.Now()
 	return s.rotate(ctx, raw, func(tx *sqlx.Tx, r sessionRow) (bool, error) {
 		subj := r.subject()
 		if !subj.NeedsTOTPEnrolment {
-			return false, fmt.Errorf("confirm TOTP: %w", ErrForbidden)
+			return false, fmt.Errorf("confirm TOTP: %w", so.ErrForbidden)
 		}
 		acct, err := s.loadAccountByID(ctx, tx, subj.AccountID)
 		if err != nil {
@@ -308,7 +310,7 @@ func (s *Sessions) ConfirmTOTP(ctx context.Context, raw, code string) (*Session,
 			if err := s.recordEvent(ctx, key, now); err != nil {
 				return false, err
 			}
-			return false, ErrInvalidCredentials
+			return false, so.ErrInvalidCredentials
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET totp_enabled_at = $2, totp_last_step = $3 WHERE id = $1 AND totp_enabled_at IS NULL`,
 			acct.ID, now, step); err != nil {

@@ -5,12 +5,14 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 )
 
 func TestLoginRotatesAndLogoutKills(t *testing.T) {
 	f := newFixture(t)
-	f.account("ann@example.org", access.RoleApplicant)
+	f.account("ann@example.org", so.RoleApplicant)
 
 	s1, raw1, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", "192.0.2.1")
 	if err != nil {
@@ -23,7 +25,7 @@ func TestLoginRotatesAndLogoutKills(t *testing.T) {
 	if s1.ID == s2.ID || raw1 == raw2 {
 		t.Fatal("two logins got the same session")
 	}
-	if s1.Subject.Role != access.RoleApplicant || s1.Subject.Email != "ann@example.org" || s1.Subject.SessionID != s1.ID {
+	if s1.Subject.Role != so.RoleApplicant || s1.Subject.Email != "ann@example.org" || s1.Subject.SessionID != s1.ID {
 		t.Errorf("subject %+v", s1.Subject)
 	}
 	if !s1.ExpiresAt.Equal(f.clock.Now().Add(12 * time.Hour)) {
@@ -32,7 +34,7 @@ func TestLoginRotatesAndLogoutKills(t *testing.T) {
 	if err := f.svc.Sessions.Logout(f.ctx, raw1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Sessions.Authenticate(f.ctx, raw1); !errors.Is(err, access.ErrUnauthenticated) {
+	if _, err := f.svc.Sessions.Authenticate(f.ctx, raw1); !errors.Is(err, so.ErrUnauthenticated) {
 		t.Errorf("after logout: %v, want ErrUnauthenticated", err)
 	}
 	if s := f.authenticate(raw2); s.SessionID != s2.ID {
@@ -54,7 +56,7 @@ func TestLoginRotatesAndLogoutKills(t *testing.T) {
 	if s3.ID == s2.ID || raw3 == raw2 || !s3.ExpiresAt.Equal(s2.ExpiresAt) || s3.Subject.AccountID != s2.Subject.AccountID {
 		t.Errorf("rotated %+v from %+v", s3, s2)
 	}
-	if _, err := f.svc.Sessions.Authenticate(f.ctx, raw2); !errors.Is(err, access.ErrUnauthenticated) {
+	if _, err := f.svc.Sessions.Authenticate(f.ctx, raw2); !errors.Is(err, so.ErrUnauthenticated) {
 		t.Errorf("old token after rotation: %v", err)
 	}
 	f.authenticate(raw3)
@@ -62,7 +64,7 @@ func TestLoginRotatesAndLogoutKills(t *testing.T) {
 
 func TestSessionTimeouts(t *testing.T) {
 	f := newFixture(t)
-	f.account("ann@example.org", access.RoleApplicant)
+	f.account("ann@example.org", so.RoleApplicant)
 	login := func() string {
 		_, raw, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", "")
 		if err != nil {
@@ -72,7 +74,7 @@ func TestSessionTimeouts(t *testing.T) {
 	}
 	dead := func(raw, when string) {
 		t.Helper()
-		if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, access.ErrUnauthenticated) {
+		if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, so.ErrUnauthenticated) {
 			t.Errorf("%s: %v, want ErrUnauthenticated", when, err)
 		}
 	}
@@ -108,16 +110,16 @@ func TestSessionTimeouts(t *testing.T) {
 			t.Fatal(err)
 		}
 		dead(raw, "account disabled")
-		if _, err := f.svc.Tokens.Authenticate(f.ctx, tok); !errors.Is(err, access.ErrUnauthenticated) {
+		if _, err := f.svc.Tokens.Authenticate(f.ctx, tok); !errors.Is(err, so.ErrUnauthenticated) {
 			t.Errorf("token %s after disable: %v", tokID, err)
 		}
-		if _, _, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", ""); !errors.Is(err, access.ErrInvalidCredentials) {
+		if _, _, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", ""); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("login of a disabled account: %v", err)
 		}
 		if err := f.svc.Accounts.Disable(f.ctx, "ann@example.org"); err != nil {
 			t.Errorf("disable twice: %v", err)
 		}
-		if err := f.svc.Accounts.Disable(f.ctx, "nobody@example.org"); !errors.Is(err, access.ErrNotFound) {
+		if err := f.svc.Accounts.Disable(f.ctx, "nobody@example.org"); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("disable unknown: %v", err)
 		}
 	})
@@ -125,7 +127,7 @@ func TestSessionTimeouts(t *testing.T) {
 
 func TestPasswordChangeEndsSessions(t *testing.T) {
 	f := newFixture(t)
-	f.account("ann@example.org", access.RoleApplicant)
+	f.account("ann@example.org", so.RoleApplicant)
 	_, raw, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -133,16 +135,16 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if err := f.svc.Accounts.SetPassword(f.ctx, "ann@example.org", "a different long password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, access.ErrUnauthenticated) {
+	if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, so.ErrUnauthenticated) {
 		t.Errorf("session after password change: %v", err)
 	}
-	if _, _, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", ""); !errors.Is(err, access.ErrInvalidCredentials) {
+	if _, _, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", password, "", ""); !errors.Is(err, so.ErrInvalidCredentials) {
 		t.Errorf("old password: %v", err)
 	}
 	if _, _, err := f.svc.Sessions.Login(f.ctx, "ann@example.org", "a different long password", "", ""); err != nil {
 		t.Errorf("new password: %v", err)
 	}
-	if err := f.svc.Accounts.SetPassword(f.ctx, "ann@example.org", "short"); !errors.Is(err, access.ErrInvalid) {
+	if err := f.svc.Accounts.SetPassword(f.ctx, "ann@example.org", "short"); !errors.Is(err, so.ErrInvalid) {
 		t.Errorf("short password: %v", err)
 	}
 }
@@ -150,12 +152,12 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 // Every refusal of a login is the same error, whatever the reason.
 func TestLoginRefusalsAreIdentical(t *testing.T) {
 	f := newFixture(t)
-	secret, _ := f.staff("cm@example.org", access.RoleCaseManager)
-	f.account("off@example.org", access.RoleApplicant)
+	secret, _ := f.staff("cm@example.org", so.RoleCaseManager)
+	f.account("off@example.org", so.RoleApplicant)
 	if err := f.svc.Accounts.Disable(f.ctx, "off@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Accounts.Add(f.ctx, "nopw@example.org", access.RoleApplicant, ""); err != nil {
+	if _, err := f.svc.Accounts.Add(f.ctx, "nopw@example.org", so.RoleApplicant, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
@@ -175,7 +177,7 @@ func TestLoginRefusalsAreIdentical(t *testing.T) {
 	var first string
 	for i, tt := range tests {
 		_, raw, err := f.svc.Sessions.Login(f.ctx, tt.email, tt.password, tt.code, "")
-		if err != access.ErrInvalidCredentials || raw != "" {
+		if err != so.ErrInvalidCredentials || raw != "" {
 			t.Errorf("%s: %v, want exactly ErrInvalidCredentials", tt.name, err)
 			continue
 		}
@@ -189,7 +191,7 @@ func TestLoginRefusalsAreIdentical(t *testing.T) {
 	if _, _, err := f.svc.Sessions.Login(f.ctx, "cm@example.org", password, code, ""); err != nil {
 		t.Fatalf("right code: %v", err)
 	}
-	if _, _, err := f.svc.Sessions.Login(f.ctx, "cm@example.org", password, code, ""); !errors.Is(err, access.ErrInvalidCredentials) {
+	if _, _, err := f.svc.Sessions.Login(f.ctx, "cm@example.org", password, code, ""); !errors.Is(err, so.ErrInvalidCredentials) {
 		t.Errorf("reused code: %v", err)
 	}
 }
@@ -198,7 +200,7 @@ func TestStaffWithoutTOTP(t *testing.T) {
 	f := newFixture(t)
 	applicant := f.applicant("ann@example.org")
 	caseID := f.newCase(applicant, "Maria")
-	for _, role := range []access.Role{access.RoleCaseManager, access.RoleReviewer, access.RoleDPO, access.RoleAdmin} {
+	for _, role := range []so.Role{so.RoleCaseManager, so.RoleReviewer, so.RoleDPO, so.RoleAdmin} {
 		t.Run(string(role), func(t *testing.T) {
 			email := string(role) + "@example.org"
 			f.account(email, role)
@@ -211,12 +213,12 @@ func TestStaffWithoutTOTP(t *testing.T) {
 				t.Fatalf("subject %+v", s)
 			}
 			for _, a := range access.CaseActions {
-				if err := f.svc.Policy.Authorize(f.ctx, s, a, caseID); !errors.Is(err, access.ErrTOTPRequired) {
+				if err := f.svc.Policy.Authorize(f.ctx, s, a, caseID); !errors.Is(err, so.ErrTOTPRequired) {
 					t.Errorf("%s: %v, want ErrTOTPRequired", a, err)
 				}
 			}
 			for _, a := range access.GlobalActions {
-				if err := f.svc.Policy.Authorize(f.ctx, s, a, ""); !errors.Is(err, access.ErrTOTPRequired) {
+				if err := f.svc.Policy.Authorize(f.ctx, s, a, ""); !errors.Is(err, so.ErrTOTPRequired) {
 					t.Errorf("%s: %v, want ErrTOTPRequired", a, err)
 				}
 			}
@@ -229,7 +231,7 @@ func TestStaffWithoutTOTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := f.svc.Sessions.ConfirmTOTP(f.ctx, raw, "12345"); !errors.Is(err, access.ErrInvalidCredentials) {
+			if _, _, err := f.svc.Sessions.ConfirmTOTP(f.ctx, raw, "12345"); !errors.Is(err, so.ErrInvalidCredentials) {
 				t.Errorf("wrong code: %v", err)
 			}
 			sess2, raw2, err := f.svc.Sessions.ConfirmTOTP(f.ctx, raw, access.TOTPCode(enr.Secret, f.clock.Now()))
@@ -239,13 +241,13 @@ func TestStaffWithoutTOTP(t *testing.T) {
 			if sess2.ID == sess.ID || !sess2.Subject.TOTPSatisfied {
 				t.Errorf("enrolled session %+v", sess2)
 			}
-			if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, access.ErrUnauthenticated) {
+			if _, err := f.svc.Sessions.Authenticate(f.ctx, raw); !errors.Is(err, so.ErrUnauthenticated) {
 				t.Errorf("pre-enrolment session after enrolment: %v", err)
 			}
-			if err := f.svc.Policy.Authorize(f.ctx, f.authenticate(raw2), access.ActionCaseRead, caseID); errors.Is(err, access.ErrTOTPRequired) {
+			if err := f.svc.Policy.Authorize(f.ctx, f.authenticate(raw2), access.ActionCaseRead, caseID); errors.Is(err, so.ErrTOTPRequired) {
 				t.Errorf("after enrolment: %v", err)
 			}
-			if _, err := f.svc.Accounts.BeginTOTP(f.ctx, f.authenticate(raw2)); !errors.Is(err, access.ErrExists) {
+			if _, err := f.svc.Accounts.BeginTOTP(f.ctx, f.authenticate(raw2)); !errors.Is(err, so.ErrExists) {
 				t.Errorf("second enrolment: %v", err)
 			}
 			acct, err := f.svc.Accounts.ByEmail(f.ctx, email)
@@ -254,14 +256,14 @@ func TestStaffWithoutTOTP(t *testing.T) {
 			}
 		})
 	}
-	if _, err := f.svc.Accounts.BeginTOTP(f.ctx, applicant); !errors.Is(err, access.ErrForbidden) {
+	if _, err := f.svc.Accounts.BeginTOTP(f.ctx, applicant); !errors.Is(err, so.ErrForbidden) {
 		t.Errorf("applicant enrolling TOTP: %v", err)
 	}
 }
 
 func TestTOTPSecretSealed(t *testing.T) {
 	f := newFixture(t)
-	secret, s := f.staff("rev@example.org", access.RoleReviewer)
+	secret, s := f.staff("rev@example.org", so.RoleReviewer)
 	var sealed []byte
 	if err := f.db.Owner.GetContext(f.ctx, &sealed, `SELECT totp_secret FROM accounts WHERE id = $1`, s.AccountID); err != nil {
 		t.Fatal(err)
@@ -271,7 +273,7 @@ func TestTOTPSecretSealed(t *testing.T) {
 		t.Errorf("TOTP secret stored in clear or unsealed (%d bytes)", len(sealed))
 	}
 	// A sealed secret copied to another account does not open there: login fails, not crashes.
-	other := f.account("rev2@example.org", access.RoleReviewer)
+	other := f.account("rev2@example.org", so.RoleReviewer)
 	if _, err := f.db.Owner.ExecContext(f.ctx, `UPDATE accounts SET totp_secret = $2, totp_enabled_at = now() WHERE id = $1`, other, sealed); err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +285,8 @@ func TestTOTPSecretSealed(t *testing.T) {
 
 func TestThrottling(t *testing.T) {
 	f := newFixture(t)
-	f.account("ann@example.org", access.RoleApplicant)
-	f.account("bob@example.org", access.RoleApplicant)
+	f.account("ann@example.org", so.RoleApplicant)
+	f.account("bob@example.org", so.RoleApplicant)
 	login := func(email, pw, ip string) error {
 		_, _, err := f.svc.Sessions.Login(f.ctx, email, pw, "", ip)
 		return err
@@ -292,7 +294,7 @@ func TestThrottling(t *testing.T) {
 
 	t.Run("per account, reset by success", func(t *testing.T) {
 		for range 4 {
-			if err := login("ann@example.org", "wrong password!", "192.0.2.10"); err != access.ErrInvalidCredentials {
+			if err := login("ann@example.org", "wrong password!", "192.0.2.10"); err != so.ErrInvalidCredentials {
 				t.Fatalf("failure: %v", err)
 			}
 		}
@@ -300,13 +302,13 @@ func TestThrottling(t *testing.T) {
 			t.Fatalf("success after 4 failures: %v", err)
 		}
 		for range 5 { // the success cleared the count: five more failures are plain failures
-			if err := login("ann@example.org", "wrong password!", "192.0.2.11"); err != access.ErrInvalidCredentials {
+			if err := login("ann@example.org", "wrong password!", "192.0.2.11"); err != so.ErrInvalidCredentials {
 				t.Fatalf("failure after reset: %v", err)
 			}
 		}
 		err := login("ann@example.org", password, "192.0.2.12") // from another address, the right password
 		var te *access.ThrottledError
-		if !errors.As(err, &te) || !errors.Is(err, access.ErrInvalidCredentials) {
+		if !errors.As(err, &te) || !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Fatalf("sixth attempt: %v, want a ThrottledError matching ErrInvalidCredentials", err)
 		}
 		if te.RetryAfter <= 0 || te.RetryAfter > 15*time.Minute {
@@ -335,7 +337,7 @@ func TestThrottling(t *testing.T) {
 		f.clock.Advance(time.Hour)
 		for i := range 20 {
 			email := string(rune('a'+i)) + "-spray@example.org"
-			if err := login(email, "wrong password!", "198.51.100.7"); err != access.ErrInvalidCredentials {
+			if err := login(email, "wrong password!", "198.51.100.7"); err != so.ErrInvalidCredentials {
 				t.Fatalf("failure %d: %v", i, err)
 			}
 		}

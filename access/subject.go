@@ -1,40 +1,11 @@
 package access
 
-import "fmt"
-
-// Role is what a subject is to the service. Every account has one of the five account roles;
-// RolePhysician exists only for subjects signed in through an invitation.
-type Role string
-
-// The roles of DESIGN §7.
-const (
-	RoleApplicant   Role = "applicant"
-	RolePhysician   Role = "physician"
-	RoleCaseManager Role = "case_manager"
-	RoleReviewer    Role = "reviewer"
-	RoleDPO         Role = "dpo"
-	RoleAdmin       Role = "admin"
-)
-
-// ParseRole parses an account role, as given to `users add --role`. RolePhysician is refused:
-// physicians have no account, only invitations.
-func ParseRole(s string) (Role, error) {
-	switch r := Role(s); r {
-	case RoleApplicant, RoleCaseManager, RoleReviewer, RoleDPO, RoleAdmin:
-		return r, nil
-	}
-	return "", fmt.Errorf("role %q: want applicant, case_manager, reviewer, dpo or admin: %w", s, ErrInvalid)
-}
-
-// Staff reports whether the role is a staff role, which must pass TOTP.
-func (r Role) Staff() bool {
-	return r == RoleCaseManager || r == RoleReviewer || r == RoleDPO || r == RoleAdmin
-}
+import so "github.com/secondopinion/secondopinion"
 
 // Subject is an authenticated caller: what Sessions.Authenticate and Tokens.Authenticate
 // return, and what the Policy decides about. The zero Subject is nobody.
 type Subject struct {
-	Role      Role
+	Role      so.Role
 	AccountID string // the account; empty for a physician
 	Email     string // the account's or the invitation's email
 
@@ -44,7 +15,7 @@ type Subject struct {
 
 	// TOTPSatisfied is true when this credential passed a TOTP check at login, or is an API
 	// token (issued out of band by an operator). Staff subjects without it are refused by
-	// the Policy with ErrTOTPRequired.
+	// the Policy with so.ErrTOTPRequired.
 	TOTPSatisfied bool
 	// NeedsTOTPEnrolment is true for a staff session of an account that has no TOTP yet: it
 	// may only enrol (Accounts.BeginTOTP, Sessions.ConfirmTOTP) and log out.
@@ -57,9 +28,9 @@ type Subject struct {
 // Authenticated reports whether s is somebody.
 func (s Subject) Authenticated() bool {
 	switch s.Role {
-	case RolePhysician:
+	case so.RolePhysician:
 		return s.InvitationID != "" && s.ScopeCaseID != ""
-	case RoleApplicant, RoleCaseManager, RoleReviewer, RoleDPO, RoleAdmin:
+	case so.RoleApplicant, so.RoleCaseManager, so.RoleReviewer, so.RoleDPO, so.RoleAdmin:
 		return s.AccountID != ""
 	}
 	return false
@@ -68,7 +39,7 @@ func (s Subject) Authenticated() bool {
 // Actor names the subject in logs and audit entries without personal data: the account id, or
 // the invitation id for a physician.
 func (s Subject) Actor() string {
-	if s.Role == RolePhysician {
+	if s.Role == so.RolePhysician {
 		return "invitation:" + s.InvitationID
 	}
 	return "account:" + s.AccountID

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Tokens are API bearer tokens for automation, issued by `tokens issue` for an account. The
@@ -24,14 +26,14 @@ func (t *Tokens) Issue(ctx context.Context, email string, ttl time.Duration) (id
 		ttl = t.TokenTTL
 	}
 	if ttl < time.Minute || ttl > t.MaxTokenTTL {
-		return "", "", fmt.Errorf("token lifetime must be between 1m and %s: %w", t.MaxTokenTTL, ErrInvalid)
+		return "", "", fmt.Errorf("token lifetime must be between 1m and %s: %w", t.MaxTokenTTL, so.ErrInvalid)
 	}
 	r, err := t.loadAccount(ctx, t.db, email)
 	if err != nil {
 		return "", "", err
 	}
 	if r.DisabledAt.Valid {
-		return "", "", fmt.Errorf("account is disabled: %w", ErrForbidden)
+		return "", "", fmt.Errorf("account is disabled: %w", so.ErrForbidden)
 	}
 	now := t.Now()
 	uid, secret := newUUID(), newSecret()
@@ -44,11 +46,11 @@ func (t *Tokens) Issue(ctx context.Context, email string, ttl time.Duration) (id
 }
 
 // Authenticate returns the subject of a bearer token. Anything but a well-formed, known,
-// unexpired, unrevoked token of an enabled account is ErrUnauthenticated.
+// unexpired, unrevoked token of an enabled account is so.ErrUnauthenticated.
 func (t *Tokens) Authenticate(ctx context.Context, raw string) (Subject, error) {
 	id, secret, err := parseAPIToken(raw)
 	if err != nil {
-		return Subject{}, ErrUnauthenticated
+		return Subject{}, so.ErrUnauthenticated
 	}
 	var r struct {
 		AccountID  string       `db:"account_id"`
@@ -62,30 +64,30 @@ func (t *Tokens) Authenticate(ctx context.Context, raw string) (Subject, error) 
 	err = t.stmts.Get(ctx, t.db, nil, &r, `SELECT t.account_id, t.secret_hash, t.expires_at, t.revoked_at, a.email, a.role, a.disabled_at
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subject{}, ErrUnauthenticated
+		return Subject{}, so.ErrUnauthenticated
 	}
 	if err != nil {
 		return Subject{}, fmt.Errorf("authenticate token: %w", err)
 	}
 	if subtle.ConstantTimeCompare(hashSecret(secret), r.Hash) != 1 || r.RevokedAt.Valid || r.DisabledAt.Valid ||
 		!t.Now().Before(r.ExpiresAt) {
-		return Subject{}, ErrUnauthenticated
+		return Subject{}, so.ErrUnauthenticated
 	}
-	return Subject{Role: Role(r.Role), AccountID: r.AccountID, Email: r.Email, TOTPSatisfied: true, TokenID: id}, nil
+	return Subject{Role: so.Role(r.Role), AccountID: r.AccountID, Email: r.Email, TOTPSatisfied: true, TokenID: id}, nil
 }
 
-// Revoke revokes the token with this id; ErrNotFound when there is none. Revoking a revoked
+// Revoke revokes the token with this id; so.ErrNotFound when there is none. Revoking a revoked
 // token is not an error.
 func (t *Tokens) Revoke(ctx context.Context, id string) error {
-	if !ValidUUID(id) {
-		return ErrNotFound
+	if !so.ValidID(id) {
+		return so.ErrNotFound
 	}
 	res, err := t.db.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, t.Now())
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return so.ErrNotFound
 	}
 	return nil
 }

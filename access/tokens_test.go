@@ -6,12 +6,14 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 )
 
 func TestTokens(t *testing.T) {
 	f := newFixture(t)
-	f.staff("dpo@example.org", access.RoleDPO)
+	f.staff("dpo@example.org", so.RoleDPO)
 
 	id, raw, err := f.svc.Tokens.Issue(f.ctx, "DPO@example.org", 24*time.Hour)
 	if err != nil {
@@ -24,7 +26,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Role != access.RoleDPO || s.TokenID != id || !s.TOTPSatisfied || s.SessionID != "" {
+	if s.Role != so.RoleDPO || s.TokenID != id || !s.TOTPSatisfied || s.SessionID != "" {
 		t.Errorf("subject %+v", s)
 	}
 	if err := f.svc.Policy.Authorize(f.ctx, s, access.ActionAuditRead, ""); err != nil {
@@ -42,7 +44,7 @@ func TestTokens(t *testing.T) {
 
 	bad := func(raw, why string) {
 		t.Helper()
-		if _, err := f.svc.Tokens.Authenticate(f.ctx, raw); !errors.Is(err, access.ErrUnauthenticated) {
+		if _, err := f.svc.Tokens.Authenticate(f.ctx, raw); !errors.Is(err, so.ErrUnauthenticated) {
 			t.Errorf("%s: %v, want ErrUnauthenticated", why, err)
 		}
 	}
@@ -77,17 +79,17 @@ func TestTokens(t *testing.T) {
 		t.Errorf("revoke twice: %v", err)
 	}
 	for _, missing := range []string{"0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77", "not-an-id"} {
-		if err := f.svc.Tokens.Revoke(f.ctx, missing); !errors.Is(err, access.ErrNotFound) {
+		if err := f.svc.Tokens.Revoke(f.ctx, missing); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("revoke %q: %v", missing, err)
 		}
 	}
 
 	// Issue refuses unknown and disabled accounts and silly lifetimes.
-	if _, _, err := f.svc.Tokens.Issue(f.ctx, "nobody@example.org", 0); !errors.Is(err, access.ErrNotFound) {
+	if _, _, err := f.svc.Tokens.Issue(f.ctx, "nobody@example.org", 0); !errors.Is(err, so.ErrNotFound) {
 		t.Errorf("unknown account: %v", err)
 	}
 	for _, ttl := range []time.Duration{-time.Hour, time.Second, 400 * 24 * time.Hour} {
-		if _, _, err := f.svc.Tokens.Issue(f.ctx, "dpo@example.org", ttl); !errors.Is(err, access.ErrInvalid) {
+		if _, _, err := f.svc.Tokens.Issue(f.ctx, "dpo@example.org", ttl); !errors.Is(err, so.ErrInvalid) {
 			t.Errorf("ttl %v: %v", ttl, err)
 		}
 	}
@@ -104,7 +106,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad(raw2, "account disabled")
-	if _, _, err := f.svc.Tokens.Issue(f.ctx, "dpo@example.org", 0); !errors.Is(err, access.ErrForbidden) {
+	if _, _, err := f.svc.Tokens.Issue(f.ctx, "dpo@example.org", 0); !errors.Is(err, so.ErrForbidden) {
 		t.Errorf("issue for a disabled account: %v", err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/lib/pq"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // BenchmarkWriter measures entries per second through the group-commit writer with many

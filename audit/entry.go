@@ -59,6 +59,13 @@ const (
 	ActionConsentReject      = "consent.reject"
 	ActionConsentWithdraw    = "consent.withdraw"
 	ActionCaseAssign         = "case.assign"
+	ActionCaseList           = "case.list"     // a staff member listed cases (names, questions)
+	ActionCaseRead           = "case.read"     // a staff member read a case's record
+	ActionDocumentList       = "document.list" // a staff member read a case's document list
+	ActionDocumentReview     = "document.review"
+	ActionExtraPropose       = "extra.propose"
+	ActionExtraApprove       = "extra.approve"
+	ActionExtraDecline       = "extra.decline"
 	ActionInvitationCreate   = "invitation.create"
 	ActionInvitationRevoke   = "invitation.revoke"
 	ActionCaseErase          = "case.erase"

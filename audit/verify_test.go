@@ -10,7 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // A clean log verifies at every size, with checkpoints at irregular sizes, from the

@@ -12,7 +12,7 @@ import (
 	"github.com/lib/pq"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/secondopinion/secondopinion/cmd/prepared"
+	"github.com/secondopinion/secondopinion/internal/prepared"
 )
 
 // ErrUnavailable wraps every failure to commit an entry. A caller that cannot log must not
@@ -314,4 +314,46 @@ func (c *batchColumns) args() []any {
 	}
 	a = append(a, pq.Array(c.outcome), pq.Array(c.text[10]), pq.Array(c.text[11]))
 	return a
+}
+
+// LogTx appends e inside the caller's transaction tx, so that the entry commits with the
+// change it records, or neither does: a case's transition and its audit entry are one
+// transaction. It takes the same transaction-scoped lock as the group writer, so call it as
+// the transaction's last statement before Commit (the lock is held until then). It returns
+// the entry's sequence number, valid once tx commits.
+func (w *Writer) LogTx(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error) {
+	if e.Time.IsZero() {
+		e.Time = w.cfg.Now()
+	}
+	e, err := normalize(e)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		return 0, fmt.Errorf("audit: lock: %w", err)
+	}
+	if err := tx.GetContext(ctx, &e.Seq, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`); err != nil {
+		return 0, fmt.Errorf("audit: read last entry: %w", err)
+	}
+	stored, err := tlog.StoredHashesForRecordHash(e.Seq, e.Hash(), &dbHashes{ctx: ctx, q: tx, known: map[int64]tlog.Hash{}})
+	if err != nil {
+		return 0, fmt.Errorf("audit: hash entry %d: %w", e.Seq, err)
+	}
+	idxs := make([]int64, len(stored))
+	hashes := make([][]byte, len(stored))
+	base := tlog.StoredHashIndex(0, e.Seq)
+	for j := range stored {
+		idxs[j], hashes[j] = base+int64(j), stored[j][:]
+	}
+	var cols batchColumns
+	cols.grow(1)
+	cols.add(e)
+	if _, err := tx.ExecContext(ctx, insertEntries, cols.args()...); err != nil {
+		return 0, fmt.Errorf("audit: insert entry: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
+		pq.Array(idxs), pq.Array(hashes)); err != nil {
+		return 0, fmt.Errorf("audit: insert hashes: %w", err)
+	}
+	return e.Seq, nil
 }

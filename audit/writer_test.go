@@ -192,3 +192,79 @@ func TestStoredEntryRoundTrips(t *testing.T) {
 		t.Fatal("the stored leaf hash is not the hash of the stored entry")
 	}
 }
+
+// Entries appended inside callers' transactions (LogTx) interleave with the group writer's
+// into one linear, verifiable log; a rolled-back transaction leaves neither its entry nor a
+// gap.
+func TestLogTxJoinsTheLinearLog(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx := context.Background()
+	var mu sync.Mutex
+	committed := map[int64]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				e := sampleEntry(g*5 + i)
+				e.RequestID = fmt.Sprintf("g%d-%d", g, i)
+				if g%2 == 0 {
+					seq, err := l.w.Log(ctx, e)
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					committed[seq] = e.RequestID
+					mu.Unlock()
+					continue
+				}
+				tx, err := l.db.Runtime.BeginTxx(ctx, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				seq, err := l.w.LogTx(ctx, tx, e)
+				if err != nil {
+					tx.Rollback()
+					errs <- err
+					return
+				}
+				if i == 2 { // the change this entry recorded failed: neither stays
+					tx.Rollback()
+					continue
+				}
+				if err := tx.Commit(); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				committed[seq] = e.RequestID
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if want := 20*5 - 10; len(committed) != want {
+		t.Fatalf("%d entries committed, want %d", len(committed), want)
+	}
+	for seq := range int64(len(committed)) {
+		e, err := l.r.Entry(ctx, seq)
+		if err != nil {
+			t.Fatalf("entry %d: %v (a gap?)", seq, err)
+		}
+		if e.RequestID != committed[seq] {
+			t.Fatalf("entry %d holds %q, its caller committed %q", seq, e.RequestID, committed[seq])
+		}
+	}
+	l.checkpoint(t)
+	if rep := l.verify(t, nil); !rep.OK || rep.Size != int64(len(committed)) {
+		t.Fatalf("verify: %+v %v", rep, rep.Problem)
+	}
+}

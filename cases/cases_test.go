@@ -5,13 +5,14 @@ import (
 	"errors"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 var now = time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
@@ -27,20 +28,21 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	db := testenv.NewDB(t)
-	f := &fixture{t: t, ctx: context.Background(), db: db, cases: cases.New(db.Runtime), mail: &access.MemoryMailer{}}
-	f.cases.Now = func() time.Time { return now }
+	f := &fixture{t: t, ctx: context.Background(), db: db, mail: &access.MemoryMailer{}}
+	f.cases = cases.New(cases.Config{DB: db.Runtime, Now: func() time.Time { return now }, Consent: fakeConsent{}})
 	svc, err := access.New(access.Config{DB: db.Runtime, Directory: f.cases, Mailer: f.mail, PublicURL: "https://so.test",
 		TOTPKey: make([]byte, access.TOTPKeyLen), Now: f.cases.Now, Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.svc = svc
+	f.cases.SetAccounts(svc.Accounts)
 	return f
 }
 
 // subject adds an account and authenticates it with an API token: a real subject, TOTP
 // satisfied, without the TOTP enrolment dance that package access tests.
-func (f *fixture) subject(email string, role access.Role) access.Subject {
+func (f *fixture) subject(email string, role so.Role) access.Subject {
 	f.t.Helper()
 	if _, err := f.svc.Accounts.Add(f.ctx, email, role, ""); err != nil {
 		f.t.Fatal(err)
@@ -60,7 +62,7 @@ func (f *fixture) create(owner access.Subject, given string) cases.Case {
 	f.t.Helper()
 	c, err := f.cases.Create(f.ctx, owner, cases.CreateInput{
 		Patient:               cases.Patient{GivenName: given, FamilyName: "Rossi", BirthDate: "1970-05-01"},
-		ApplicantRelationship: "self", ConsultationTypes: []string{"oncological", "surgical"}, Language: "en"})
+		ApplicantRelationship: "self", ConsultationTypes: []so.ConsultationType{"oncological", "surgical"}, Language: "en"})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -69,10 +71,10 @@ func (f *fixture) create(owner access.Subject, given string) cases.Case {
 
 func TestCreateAndGet(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
 	c := f.create(ann, "Maria")
-	if c.Status != cases.StatusDraft || c.OwnerID != ann.AccountID || !c.CreatedAt.Equal(now) ||
-		!slices.Equal(c.ConsultationTypes, []string{"oncological", "surgical"}) || c.Patient.BirthDate != "1970-05-01" {
+	if c.Status != so.StatusDraft || c.OwnerID != ann.AccountID || !c.CreatedAt.Equal(now) ||
+		!slices.Equal(c.ConsultationTypes, []so.ConsultationType{"oncological", "surgical"}) || c.Patient.BirthDate != "1970-05-01" {
 		t.Errorf("created %+v", c)
 	}
 	got, err := f.cases.Get(f.ctx, c.ID)
@@ -83,16 +85,15 @@ func TestCreateAndGet(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, c)
 	}
 	for _, id := range []string{"0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77", "nope", ""} {
-		if _, err := f.cases.Get(f.ctx, id); !errors.Is(err, cases.ErrNotFound) {
+		if _, err := f.cases.Get(f.ctx, id); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("Get(%q) = %v", id, err)
 		}
 	}
-	cm := f.subject("cm@example.org", access.RoleCaseManager)
-	if _, err := f.cases.Create(f.ctx, cm, cases.CreateInput{}); !errors.Is(err, cases.ErrForbidden) {
+	cm := f.subject("cm@example.org", so.RoleCaseManager)
+	if _, err := f.cases.Create(f.ctx, cm, cases.CreateInput{}); !errors.Is(err, so.ErrForbidden) {
 		t.Errorf("a case manager creating: %v", err)
 	}
-	var ve *cases.ValidationError
-	if _, err := f.cases.Create(f.ctx, ann, cases.CreateInput{Language: "en"}); !errors.As(err, &ve) {
+	if _, err := f.cases.Create(f.ctx, ann, cases.CreateInput{Language: "en"}); so.ErrorCode(err) != so.EInvalid {
 		t.Errorf("invalid input: %v", err)
 	}
 }
@@ -100,18 +101,18 @@ func TestCreateAndGet(t *testing.T) {
 // ListForSubject returns exactly the cases the policy lets the subject read.
 func TestListMatchesPolicy(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
-	bob := f.subject("bob@example.org", access.RoleApplicant)
-	cm := f.subject("cm@example.org", access.RoleCaseManager)
-	rev := f.subject("rev@example.org", access.RoleReviewer)
-	idle := f.subject("idle@example.org", access.RoleReviewer)
-	dpo := f.subject("dpo@example.org", access.RoleDPO)
-	admin := f.subject("admin@example.org", access.RoleAdmin)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
+	bob := f.subject("bob@example.org", so.RoleApplicant)
+	cm := f.subject("cm@example.org", so.RoleCaseManager)
+	rev := f.subject("rev@example.org", so.RoleReviewer)
+	idle := f.subject("idle@example.org", so.RoleReviewer)
+	dpo := f.subject("dpo@example.org", so.RoleDPO)
+	admin := f.subject("admin@example.org", so.RoleAdmin)
 	var all []string
 	for _, owner := range []access.Subject{ann, ann, bob} {
 		all = append(all, f.create(owner, "P").ID)
 	}
-	if _, err := f.cases.Assign(f.ctx, cm, all[1], "rev@example.org"); err != nil {
+	if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: cm}, all[1], "rev@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := f.svc.Invitations.Invite(f.ctx, ann, all[0], "dr@example.org")
@@ -129,7 +130,7 @@ func TestListMatchesPolicy(t *testing.T) {
 	}
 
 	for _, s := range []access.Subject{ann, bob, cm, rev, idle, dpo, admin, doc, {}} {
-		list, err := f.cases.ListForSubject(f.ctx, s)
+		list, err := f.cases.List(f.ctx, s, cases.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,30 +149,30 @@ func TestListMatchesPolicy(t *testing.T) {
 			t.Errorf("%s %s lists %v, the policy allows %v", s.Role, s.Email, got, want)
 		}
 	}
-	if l, _ := f.cases.ListForSubject(f.ctx, cm); len(l) != 3 {
+	if l, _ := f.cases.List(f.ctx, cm, cases.ListOptions{}); len(l) != 3 {
 		t.Errorf("case manager lists %d cases, want 3", len(l))
 	}
-	if l, _ := f.cases.ListForSubject(f.ctx, rev); len(l) != 1 || l[0].ID != all[1] {
+	if l, _ := f.cases.List(f.ctx, rev, cases.ListOptions{}); len(l) != 1 || l[0].ID != all[1] {
 		t.Errorf("reviewer lists %v", l)
 	}
 }
 
 func TestAssign(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
-	cm := f.subject("cm@example.org", access.RoleCaseManager)
-	rev := f.subject("rev@example.org", access.RoleReviewer)
-	f.subject("off@example.org", access.RoleReviewer)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
+	cm := f.subject("cm@example.org", so.RoleCaseManager)
+	rev := f.subject("rev@example.org", so.RoleReviewer)
+	f.subject("off@example.org", so.RoleReviewer)
 	if err := f.svc.Accounts.Disable(f.ctx, "off@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	c := f.create(ann, "Maria")
 
-	id, err := f.cases.Assign(f.ctx, cm, c.ID, "REV@example.org")
+	id, err := f.cases.Assign(f.ctx, cases.Actor{Subject: cm}, c.ID, "REV@example.org")
 	if err != nil || id != rev.AccountID {
 		t.Fatalf("assign: %s, %v", id, err)
 	}
-	if _, err := f.cases.Assign(f.ctx, cm, c.ID, "rev@example.org"); err != nil {
+	if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: cm}, c.ID, "rev@example.org"); err != nil {
 		t.Errorf("assign twice: %v", err)
 	}
 	as, err := f.cases.Assignments(f.ctx, c.ID)
@@ -179,28 +180,28 @@ func TestAssign(t *testing.T) {
 		t.Errorf("assignments %+v, %v", as, err)
 	}
 	for _, email := range []string{"nobody@example.org", "cm@example.org", "ann@example.org", "off@example.org"} {
-		var ve *cases.ValidationError
-		_, err := f.cases.Assign(f.ctx, cm, c.ID, email)
-		if !errors.As(err, &ve) || ve.Fields[0].Field != "reviewer_email" {
+		var ve *so.Error
+		_, err := f.cases.Assign(f.ctx, cases.Actor{Subject: cm}, c.ID, email)
+		if !errors.As(err, &ve) || len(ve.Fields) == 0 || ve.Fields[0].Field != "reviewer_email" {
 			t.Errorf("assign %s: %v, want a validation error on reviewer_email", email, err)
 		}
 	}
 	for _, id := range []string{"0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77", "nope"} {
-		if _, err := f.cases.Assign(f.ctx, cm, id, "rev@example.org"); !errors.Is(err, cases.ErrNotFound) {
+		if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: cm}, id, "rev@example.org"); !errors.Is(err, so.ErrNotFound) {
 			t.Errorf("assign to case %q: %v", id, err)
 		}
 	}
-	if err := f.cases.Unassign(f.ctx, c.ID, "rev@example.org"); err != nil {
+	if err := f.cases.Unassign(f.ctx, c.ID, rev.AccountID); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.cases.Unassign(f.ctx, c.ID, "rev@example.org"); !errors.Is(err, cases.ErrNotFound) {
+	if err := f.cases.Unassign(f.ctx, c.ID, rev.AccountID); !errors.Is(err, so.ErrNotFound) {
 		t.Errorf("unassign twice: %v", err)
 	}
 }
 
 func TestDocuments(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
 	c := f.create(ann, "Maria")
 	other := f.create(ann, "Lucia")
 	inv, err := f.svc.Invitations.Invite(f.ctx, ann, c.ID, "dr@example.org")
@@ -251,34 +252,34 @@ func TestDocuments(t *testing.T) {
 		t.Errorf("the owner sees %d documents", len(owner))
 	}
 	facts, err := f.cases.DocumentFacts(f.ctx, "d2")
-	if err != nil || facts.CaseID != c.ID || facts.UploadedByInvitation != inv.ID || facts.Kind != "cover_letter" {
+	if err != nil || facts.CaseID != c.ID || facts.UploadedByInvitation != inv.ID || facts.Kind != so.KindCoverLetter {
 		t.Errorf("facts %+v, %v", facts, err)
 	}
-	if _, err := f.cases.DocumentFacts(f.ctx, "missing"); !errors.Is(err, cases.ErrNotFound) {
+	if _, err := f.cases.DocumentFacts(f.ctx, "missing"); !errors.Is(err, so.ErrNotFound) {
 		t.Errorf("missing document: %v", err)
 	}
-	if _, err := f.cases.Documents(f.ctx, "nope"); !errors.Is(err, cases.ErrNotFound) {
+	if _, err := f.cases.Documents(f.ctx, "nope"); !errors.Is(err, so.ErrNotFound) {
 		t.Errorf("documents of a malformed id: %v", err)
 	}
 }
 
-// Every checklist kind is uploadable by someone, and nobody may upload a kind the checklist lacks.
+// Every checklist kind is uploadable by someone.
 func TestKindsMatchPolicy(t *testing.T) {
-	seen := map[string]bool{}
-	for _, r := range []access.Role{access.RoleApplicant, access.RolePhysician, access.RoleCaseManager, access.RoleReviewer, access.RoleDPO, access.RoleAdmin} {
+	seen := map[so.DocumentKind]bool{}
+	for _, r := range so.Roles {
 		for _, k := range access.UploadableKinds(r) {
-			if !cases.ValidKind(k) {
+			if !k.Valid() {
 				t.Errorf("%s may upload %q, not a checklist kind", r, k)
 			}
 			seen[k] = true
 		}
 	}
-	for _, k := range cases.Kinds {
+	for _, k := range so.Kinds {
 		if !seen[k] {
 			t.Errorf("nobody may upload %q", k)
 		}
 	}
-	if strings.Join(access.UploadableKinds(access.RoleReviewer), ",") != "report" {
-		t.Errorf("reviewers upload %v", access.UploadableKinds(access.RoleReviewer))
+	if got := access.UploadableKinds(so.RoleReviewer); len(got) != 1 || got[0] != so.KindReport {
+		t.Errorf("reviewers upload %v", got)
 	}
 }

@@ -10,33 +10,35 @@ import (
 	"strings"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 )
-
-// Kinds are the document kinds of the checklist (DESIGN §8). access.UploadableKinds says who
-// may upload which.
-var Kinds = []string{"identity_document", "applicant_identity_document", "proof_of_authority", "consent_form",
-	"cover_letter", "clinical_history", "histology_report", "imaging_report", "imaging_study", "radiotherapy_plan",
-	"report", "other"}
-
-// ValidKind reports whether kind is one of Kinds.
-func ValidKind(kind string) bool { return slices.Contains(Kinds, kind) }
 
 // Document is an entry of the document registry. Rows are written by the upload path; this
 // package reads them.
 type Document struct {
-	ID                   string     `json:"id"`
-	CaseID               string     `json:"case_id"`
-	Kind                 string     `json:"kind"`
-	Filename             string     `json:"filename"`
-	Filetype             string     `json:"filetype"`
-	Status               string     `json:"status"` // uploading, available, rejected
-	Size                 *int64     `json:"size"`   // nil until the upload finished
-	SHA256               string     `json:"sha256,omitempty"`
-	UploadedBy           string     `json:"-"` // account, or empty
-	UploadedByInvitation string     `json:"-"` // physician's invitation, or empty
-	CreatedAt            time.Time  `json:"created_at"`
-	UploadedAt           *time.Time `json:"uploaded_at"` // when the upload finished
+	ID                   string          `json:"id"`
+	CaseID               string          `json:"case_id"`
+	Kind                 so.DocumentKind `json:"kind"`
+	Filename             string          `json:"filename"`
+	Filetype             string          `json:"filetype"`
+	Status               string          `json:"status"` // uploading, available, rejected
+	Size                 *int64          `json:"size"`   // nil until the upload finished
+	SHA256               string          `json:"sha256,omitempty"`
+	UploadedBy           string          `json:"-"` // account, or empty
+	UploadedByInvitation string          `json:"-"` // physician's invitation, or empty
+	CreatedAt            time.Time       `json:"created_at"`
+	UploadedAt           *time.Time      `json:"uploaded_at"` // when the upload finished
+	Review               *DocumentReview `json:"review"`      // the case manager's decision, or null
+}
+
+// DocumentReview is a case manager's decision on a document.
+type DocumentReview struct {
+	Decision   Decision  `json:"decision"`
+	Reason     string    `json:"reason,omitempty"`
+	ReviewedBy string    `json:"reviewed_by"`
+	ReviewedAt time.Time `json:"reviewed_at"`
 }
 
 // Facts is what access.Policy needs to know about the document.
@@ -58,10 +60,14 @@ type documentRow struct {
 	UploadedByInvitation sql.NullString `db:"uploaded_by_invitation"`
 	CreatedAt            time.Time      `db:"created_at"`
 	FinishedAt           sql.NullTime   `db:"finished_at"`
+	Review               sql.NullString `db:"review"`
+	ReviewReason         string         `db:"review_reason"`
+	ReviewedBy           sql.NullString `db:"reviewed_by"`
+	ReviewedAt           sql.NullTime   `db:"reviewed_at"`
 }
 
 const documentColumns = `id, case_id, kind, filename, filetype, status, size, sha256, uploaded_by,
-	uploaded_by_invitation, created_at, finished_at`
+	uploaded_by_invitation, created_at, finished_at, review, review_reason, reviewed_by, reviewed_at`
 
 // documentColumnsOf is documentColumns qualified with a table alias.
 func documentColumnsOf(alias string) string {
@@ -73,7 +79,7 @@ func documentColumnsOf(alias string) string {
 }
 
 func (r documentRow) value() Document {
-	d := Document{ID: r.ID, CaseID: r.CaseID, Kind: r.Kind, Filename: r.Filename, Filetype: r.Filetype, Status: r.Status,
+	d := Document{ID: r.ID, CaseID: r.CaseID, Kind: so.DocumentKind(r.Kind), Filename: r.Filename, Filetype: r.Filetype, Status: r.Status,
 		SHA256: hex.EncodeToString(r.SHA256), UploadedBy: r.UploadedBy.String,
 		UploadedByInvitation: r.UploadedByInvitation.String, CreatedAt: r.CreatedAt}
 	if r.Size.Valid {
@@ -82,14 +88,18 @@ func (r documentRow) value() Document {
 	if r.FinishedAt.Valid {
 		d.UploadedAt = &r.FinishedAt.Time
 	}
+	if r.Review.Valid {
+		d.Review = &DocumentReview{Decision: Decision(r.Review.String), Reason: r.ReviewReason,
+			ReviewedBy: r.ReviewedBy.String, ReviewedAt: r.ReviewedAt.Time}
+	}
 	return d
 }
 
 // Documents returns every document of the case, oldest first. It does not authorize: ask
 // access.Policy first, and show a subject only DocumentsFor.
 func (c *Cases) Documents(ctx context.Context, caseID string) ([]Document, error) {
-	if !access.ValidUUID(caseID) {
-		return nil, ErrNotFound
+	if !so.ValidID(caseID) {
+		return nil, so.ErrNotFound
 	}
 	var rows []documentRow
 	if err := c.db.SelectContext(ctx, &rows, `SELECT `+documentColumns+` FROM documents WHERE case_id = $1 ORDER BY created_at, id`, caseID); err != nil {
@@ -103,22 +113,27 @@ func (c *Cases) Documents(ctx context.Context, caseID string) ([]Document, error
 }
 
 // DocumentsFor returns the documents of the case that s can see (access.CanSeeDocument): all of
-// them, except for a physician, who sees what their invitation uploaded. The caller has been
-// allowed access.ActionDocumentList on the case.
+// them, except for a physician, who sees what their invitation uploaded, and the report, which
+// only the reviewers see before it is released. The caller has been allowed
+// access.ActionDocumentList on the case.
 func (c *Cases) DocumentsFor(ctx context.Context, s access.Subject, caseID string) ([]Document, error) {
+	facts, err := c.CaseFacts(ctx, caseID)
+	if err != nil {
+		return nil, err
+	}
 	all, err := c.Documents(ctx, caseID)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(d Document) bool { return !access.CanSeeDocument(s, d.Facts()) }), nil
+	return slices.DeleteFunc(all, func(d Document) bool { return !access.CanSeeDocument(s, facts, d.Facts()) }), nil
 }
 
-// Document returns one document; ErrNotFound when there is none.
+// Document returns one document; so.ErrNotFound when there is none.
 func (c *Cases) Document(ctx context.Context, id string) (Document, error) {
 	var r documentRow
 	err := c.stmts.Get(ctx, c.db, nil, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Document{}, ErrNotFound
+		return Document{}, so.ErrNotFound
 	}
 	if err != nil {
 		return Document{}, fmt.Errorf("get document: %w", err)

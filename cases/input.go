@@ -11,13 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-)
 
-// Values accepted in a new request (DESIGN §1, §9).
-var (
-	Relationships     = []string{"self", "parent", "guardian", "legal_representative"}
-	ConsultationTypes = []string{"surgical", "oncological", "cardio_oncological", "radiotherapy"}
-	Languages         = []string{"en", "it", "es"}
+	so "github.com/secondopinion/secondopinion"
 )
 
 const (
@@ -37,49 +32,18 @@ type Patient struct {
 
 // CreateInput is the body of POST /api/v1/cases.
 type CreateInput struct {
-	Patient               Patient  `json:"patient"`
-	ApplicantRelationship string   `json:"applicant_relationship"`
-	ConsultationTypes     []string `json:"consultation_types"`
-	ClinicalQuestion      string   `json:"clinical_question"`
-	Language              string   `json:"language"`
-}
-
-// FieldError is one problem with one field, named by its JSON path ("patient.birth_date",
-// "consultation_types[1]"); Field is empty for a problem with the body as a whole.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// ValidationError lists every problem found in an input. It matches ErrInvalid.
-type ValidationError struct {
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		if f.Field == "" {
-			parts[i] = f.Message
-		} else {
-			parts[i] = f.Field + ": " + f.Message
-		}
-	}
-	return "cases: invalid input: " + strings.Join(parts, "; ")
-}
-
-// Is makes a ValidationError match ErrInvalid.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-func (e *ValidationError) add(field, format string, args ...any) {
-	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-func (e *ValidationError) err() error {
-	if len(e.Fields) == 0 {
-		return nil
-	}
-	return e
+	Patient               Patient               `json:"patient"`
+	ApplicantRelationship so.Relationship       `json:"applicant_relationship"`
+	ConsultationTypes     []so.ConsultationType `json:"consultation_types"`
+	ClinicalQuestion      string                `json:"clinical_question"`
+	Language              so.Language           `json:"language"`
+	// ImagingRelevant says whether the patient has had imaging the specialist must see, so
+	// that the checklist asks for the imaging study; true when absent.
+	ImagingRelevant *bool `json:"imaging_relevant,omitempty"`
+	// PreviousCaseID makes the request an update of an earlier case of the same patient whose
+	// report was released within the last 12 months (priced as an update when the same
+	// specialist takes it).
+	PreviousCaseID string `json:"previous_case_id,omitempty"`
 }
 
 // ParseCreateInput decodes and validates the body of POST /api/v1/cases: one JSON object of at
@@ -87,9 +51,9 @@ func (e *ValidationError) err() error {
 // *ValidationError naming the fields.
 func ParseCreateInput(body []byte, now time.Time) (CreateInput, error) {
 	var in CreateInput
-	ve := &ValidationError{}
+	ve := so.Invalid()
 	if len(body) > maxBody {
-		ve.add("", "body is larger than %d bytes", maxBody)
+		ve.AddField("", "body is larger than %d bytes", maxBody)
 		return in, ve
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -99,28 +63,28 @@ func ParseCreateInput(body []byte, now time.Time) (CreateInput, error) {
 		return CreateInput{}, ve
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		ve.add("", "body must hold one JSON object")
+		ve.AddField("", "body must hold one JSON object")
 		return CreateInput{}, ve
 	}
 	return in, in.Validate(now)
 }
 
-func jsonError(err error) FieldError {
+func jsonError(err error) so.FieldError {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
 		if te.Field == "" {
-			return FieldError{Message: "body must be a JSON object"}
+			return so.FieldError{Message: "body must be a JSON object"}
 		}
-		return FieldError{Field: te.Field, Message: "must be a JSON " + jsonType(te.Type.Kind().String())}
+		return so.FieldError{Field: te.Field, Message: "must be a JSON " + jsonType(te.Type.Kind().String())}
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return FieldError{Message: "body is not valid JSON"}
+		return so.FieldError{Message: "body is not valid JSON"}
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return FieldError{Field: strings.Trim(name, `"`), Message: "unknown field"}
+		return so.FieldError{Field: strings.Trim(name, `"`), Message: "unknown field"}
 	}
-	return FieldError{Message: "body is not valid JSON"}
+	return so.FieldError{Message: "body is not valid JSON"}
 }
 
 func jsonType(kind string) string {
@@ -136,7 +100,7 @@ func jsonType(kind string) string {
 // Validate checks every field as of now (birth date in the past, age) and returns a
 // *ValidationError listing all problems, or nil. It trims the names and the question first.
 func (in *CreateInput) Validate(now time.Time) error {
-	ve := &ValidationError{}
+	ve := so.Invalid()
 	in.Patient.GivenName = strings.TrimSpace(in.Patient.GivenName)
 	in.Patient.FamilyName = strings.TrimSpace(in.Patient.FamilyName)
 	in.ClinicalQuestion = strings.TrimSpace(in.ClinicalQuestion)
@@ -149,59 +113,62 @@ func (in *CreateInput) Validate(now time.Time) error {
 	birthOK := false
 	switch {
 	case in.Patient.BirthDate == "":
-		ve.add("patient.birth_date", "is required")
+		ve.AddField("patient.birth_date", "is required")
 	case err != nil:
-		ve.add("patient.birth_date", "must be a date as YYYY-MM-DD")
+		ve.AddField("patient.birth_date", "must be a date as YYYY-MM-DD")
 	case birth.After(today):
-		ve.add("patient.birth_date", "is in the future")
+		ve.AddField("patient.birth_date", "is in the future")
 	case birth.Year() < 1900:
-		ve.add("patient.birth_date", "is before 1900")
+		ve.AddField("patient.birth_date", "is before 1900")
 	default:
 		birthOK = true
 	}
 
 	switch {
 	case in.ApplicantRelationship == "":
-		ve.add("applicant_relationship", "is required")
-	case !slices.Contains(Relationships, in.ApplicantRelationship):
-		ve.add("applicant_relationship", "must be one of %s", strings.Join(Relationships, ", "))
-	case in.ApplicantRelationship == "self" && birthOK && age(birth, today) < minSelfAge:
-		ve.add("applicant_relationship", "a patient under %d applies through a parent, guardian or legal representative", minSelfAge)
+		ve.AddField("applicant_relationship", "is required")
+	case !in.ApplicantRelationship.Valid():
+		ve.AddField("applicant_relationship", "must be one of %s", list(so.Relationships))
+	case in.ApplicantRelationship == so.RelationshipSelf && birthOK && age(birth, today) < minSelfAge:
+		ve.AddField("applicant_relationship", "a patient under %d applies through a parent, guardian or legal representative", minSelfAge)
 	}
 
 	if len(in.ConsultationTypes) == 0 {
-		ve.add("consultation_types", "needs at least one of %s", strings.Join(ConsultationTypes, ", "))
+		ve.AddField("consultation_types", "needs at least one of %s", list(so.ConsultationTypes))
 	}
 	for i, t := range in.ConsultationTypes {
 		switch {
-		case !slices.Contains(ConsultationTypes, t):
-			ve.add(fmt.Sprintf("consultation_types[%d]", i), "must be one of %s", strings.Join(ConsultationTypes, ", "))
+		case !t.Valid():
+			ve.AddField(fmt.Sprintf("consultation_types[%d]", i), "must be one of %s", list(so.ConsultationTypes))
 		case slices.Index(in.ConsultationTypes, t) < i:
-			ve.add(fmt.Sprintf("consultation_types[%d]", i), "is repeated")
+			ve.AddField(fmt.Sprintf("consultation_types[%d]", i), "is repeated")
 		}
 	}
 
 	switch {
 	case in.Language == "":
-		ve.add("language", "is required")
-	case !slices.Contains(Languages, in.Language):
-		ve.add("language", "must be one of %s", strings.Join(Languages, ", "))
+		ve.AddField("language", "is required")
+	case !in.Language.Valid():
+		ve.AddField("language", "must be one of %s", list(so.Languages))
 	}
-	return ve.err()
+	if in.PreviousCaseID != "" && !so.ValidID(in.PreviousCaseID) {
+		ve.AddField("previous_case_id", "must be the id of an earlier case")
+	}
+	return ve.OrNil()
 }
 
-func checkText(ve *ValidationError, field, s string, max int, required, multiline bool) {
+func checkText(ve *so.Error, field, s string, max int, required, multiline bool) {
 	switch {
 	case !utf8.ValidString(s):
-		ve.add(field, "is not valid UTF-8")
+		ve.AddField(field, "is not valid UTF-8")
 	case required && s == "":
-		ve.add(field, "is required")
+		ve.AddField(field, "is required")
 	case utf8.RuneCountInString(s) > max:
-		ve.add(field, "must have at most %d characters", max)
+		ve.AddField(field, "must have at most %d characters", max)
 	case strings.IndexFunc(s, func(r rune) bool {
 		return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t'))
 	}) >= 0:
-		ve.add(field, "contains control characters")
+		ve.AddField(field, "contains control characters")
 	}
 }
 
@@ -218,4 +185,13 @@ func age(birth, today time.Time) int {
 		a--
 	}
 	return a
+}
+
+// list joins the values of a closed set for a message.
+func list[T ~string](vs []T) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return strings.Join(out, ", ")
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 var today = time.Date(2025, 3, 10, 15, 0, 0, 0, time.UTC)
@@ -21,7 +23,7 @@ func TestParseCreateInputValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := CreateInput{Patient: Patient{GivenName: "Maria", FamilyName: "Rossi", BirthDate: "1970-05-01"},
-		ApplicantRelationship: "self", ConsultationTypes: []string{"surgical", "radiotherapy"},
+		ApplicantRelationship: "self", ConsultationTypes: []so.ConsultationType{"surgical", "radiotherapy"},
 		ClinicalQuestion: "Is surgery still an option?\r\nSecond line.", Language: "it"}
 	if !reflect.DeepEqual(in, want) {
 		t.Errorf("got %+v\nwant %+v", in, want)
@@ -68,9 +70,9 @@ func TestParseCreateInputErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseCreateInput([]byte(tt.body), today)
-			var ve *ValidationError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v, want a *ValidationError", err)
+			var ve *so.Error
+			if !errors.As(err, &ve) || !errors.Is(err, so.ErrInvalid) {
+				t.Fatalf("error %v, want an so.EInvalid error", err)
 			}
 			var got []string
 			for _, f := range ve.Fields {
@@ -89,7 +91,7 @@ func TestParseCreateInputErrors(t *testing.T) {
 // A 16th birthday today is old enough to apply alone; a representative may apply for anyone.
 func TestAgeBoundary(t *testing.T) {
 	in := CreateInput{Patient: Patient{GivenName: "A", FamilyName: "B", BirthDate: "2009-03-10"},
-		ApplicantRelationship: "self", ConsultationTypes: []string{"oncological"}, Language: "en"}
+		ApplicantRelationship: "self", ConsultationTypes: []so.ConsultationType{"oncological"}, Language: "en"}
 	if err := in.Validate(today); err != nil {
 		t.Errorf("16 today: %v", err)
 	}
@@ -108,9 +110,9 @@ func FuzzParseCreateInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		in, err := ParseCreateInput(body, today)
 		if err != nil {
-			var ve *ValidationError
+			var ve *so.Error
 			if !errors.As(err, &ve) || len(ve.Fields) == 0 {
-				t.Fatalf("error %v is not a ValidationError with fields", err)
+				t.Fatalf("error %v is not an so.EInvalid error with fields", err)
 			}
 			return
 		}

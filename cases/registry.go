@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/lib/pq"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -16,7 +18,7 @@ import (
 type NewDocument struct {
 	ID                   string
 	CaseID               string
-	Kind                 string
+	Kind                 so.DocumentKind
 	Filename             string // sanitized display name
 	Filetype             string // the client's claim
 	Language             string // optional
@@ -62,12 +64,11 @@ func (c *Cases) Register(ctx context.Context, d NewDocument) error {
 	return nil
 }
 
-// CaseUsage is the bytes a case holds: its documents and its unfinished uploads' declared sizes.
-func (c *Cases) CaseUsage(ctx context.Context, caseID string) (int64, error) {
+// DocumentBytes is the plaintext size of the case's registered documents (the upload path adds
+// its unfinished uploads to check the case's quota).
+func (c *Cases) DocumentBytes(ctx context.Context, caseID string) (int64, error) {
 	var n int64
-	err := c.db.GetContext(ctx, &n, `SELECT
-		(SELECT coalesce(sum(size), 0) FROM documents WHERE case_id = $1) +
-		(SELECT coalesce(sum(size), 0) FROM uploads WHERE finished_at IS NULL AND metadata->>'case_id' = $1::text)`, caseID)
+	err := c.db.GetContext(ctx, &n, `SELECT coalesce(sum(size), 0) FROM documents WHERE case_id = $1`, caseID)
 	if err != nil {
 		return 0, fmt.Errorf("case usage: %w", err)
 	}
@@ -82,13 +83,13 @@ type Stored struct {
 	Flags         []string
 }
 
-// StoredObject returns the storage facts of an available document; ErrNotFound otherwise.
+// StoredObject returns the storage facts of an available document; so.ErrNotFound otherwise.
 func (c *Cases) StoredObject(ctx context.Context, id string) (Stored, error) {
 	var r storedRow
 	err := c.db.GetContext(ctx, &r, `SELECT object_key, encrypted_size, sniffed_type, flags FROM documents
 		WHERE id = $1 AND status = 'available'`, id)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && r.value() == nil) {
-		return Stored{}, ErrNotFound
+		return Stored{}, so.ErrNotFound
 	}
 	if err != nil {
 		return Stored{}, fmt.Errorf("stored object: %w", err)
@@ -128,29 +129,31 @@ func (r DocumentRecord) Facts() access.DocumentFacts {
 }
 
 var storedDocumentQuery = `SELECT ` + documentColumnsOf("d") + `, d.object_key, d.encrypted_size, d.sniffed_type,
-	d.flags, c.owner_id, ARRAY(SELECT a.reviewer_id::text FROM assignments a
+	d.flags, c.owner_id, c.status AS case_status, ARRAY(SELECT a.reviewer_id::text FROM assignments a
 		WHERE a.case_id = c.id AND a.reviewer_id IS NOT NULL) AS reviewers
 	FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1`
 
 // StoredDocument returns a document, its storage facts when it is available (where
-// StoredObject answers ErrNotFound otherwise) and its case's facts (as CaseFacts), read in
-// one query. ErrNotFound when there is no document.
+// StoredObject answers so.ErrNotFound otherwise) and its case's facts (as CaseFacts), read in
+// one query. so.ErrNotFound when there is no document.
 func (c *Cases) StoredDocument(ctx context.Context, id string) (DocumentRecord, error) {
 	var r struct {
 		documentRow
 		storedRow
-		OwnerID   string         `db:"owner_id"`
-		Reviewers pq.StringArray `db:"reviewers"`
+		OwnerID    string         `db:"owner_id"`
+		CaseStatus string         `db:"case_status"`
+		Reviewers  pq.StringArray `db:"reviewers"`
 	}
 	err := c.stmts.Get(ctx, c.db, nil, &r, storedDocumentQuery, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return DocumentRecord{}, ErrNotFound
+		return DocumentRecord{}, so.ErrNotFound
 	}
 	if err != nil {
 		return DocumentRecord{}, fmt.Errorf("get document: %w", err)
 	}
 	rec := DocumentRecord{Document: r.documentRow.value(),
-		Case: access.CaseFacts{ID: r.CaseID, OwnerID: r.OwnerID, Reviewers: []string(r.Reviewers)}}
+		Case: access.CaseFacts{ID: r.CaseID, OwnerID: r.OwnerID, Status: so.CaseStatus(r.CaseStatus),
+			Reviewers: []string(r.Reviewers)}}
 	if rec.Status == "available" {
 		rec.Stored = r.storedRow.value()
 	}
@@ -164,7 +167,7 @@ func (c *Cases) Forget(ctx context.Context, id string) error {
 		return fmt.Errorf("forget document: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return so.ErrNotFound
 	}
 	return nil
 }

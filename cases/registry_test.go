@@ -5,14 +5,15 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/secondopinion/secondopinion/access"
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/cases"
 )
 
 // A document without inspection flags registers (flags is NOT NULL: nil must be stored as {}).
 func TestRegisterWithoutFlags(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
 	c := f.create(ann, "Maria")
 	for _, flags := range [][]string{nil, {"pdf_javascript"}} {
 		id := "doc-" + string(rune('a'+len(flags)))
@@ -32,7 +33,7 @@ func TestRegisterWithoutFlags(t *testing.T) {
 // available document from one that is not (no storage facts) and from a missing one.
 func TestStoredDocument(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
 	c := f.create(ann, "Maria")
 	err := f.cases.Register(f.ctx, cases.NewDocument{ID: "doc-a", CaseID: c.ID, Kind: "clinical_history", Filename: "h.pdf",
 		UploadedBy: ann.AccountID, ObjectKey: "objects/doc-a", Size: 5, EncryptedSize: 300, SHA256: [32]byte{1},
@@ -58,9 +59,9 @@ func TestStoredDocument(t *testing.T) {
 		}
 	}
 	// The case's reviewers are its facts' reviewers.
-	cm := f.subject("cm@example.org", access.RoleCaseManager)
-	f.subject("rev@example.org", access.RoleReviewer)
-	if _, err := f.cases.Assign(f.ctx, cm, c.ID, "rev@example.org"); err != nil {
+	cm := f.subject("cm@example.org", so.RoleCaseManager)
+	f.subject("rev@example.org", so.RoleReviewer)
+	if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: cm}, c.ID, "rev@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := f.cases.StoredDocument(f.ctx, "doc-a")
@@ -73,7 +74,7 @@ func TestStoredDocument(t *testing.T) {
 	if rec, err := f.cases.StoredDocument(f.ctx, "doc-a"); err != nil || rec.Stored != nil || rec.Status != "rejected" {
 		t.Errorf("rejected document: %+v, %v", rec, err)
 	}
-	if _, err := f.cases.StoredDocument(f.ctx, "missing"); !errors.Is(err, cases.ErrNotFound) {
+	if _, err := f.cases.StoredDocument(f.ctx, "missing"); !errors.Is(err, so.ErrNotFound) {
 		t.Errorf("missing document: %v", err)
 	}
 }
@@ -82,7 +83,7 @@ func TestStoredDocument(t *testing.T) {
 // another object is refused.
 func TestRegisterAgain(t *testing.T) {
 	f := newFixture(t)
-	ann := f.subject("ann@example.org", access.RoleApplicant)
+	ann := f.subject("ann@example.org", so.RoleApplicant)
 	c := f.create(ann, "Maria")
 	doc := cases.NewDocument{ID: "doc-again", CaseID: c.ID, Kind: "clinical_history", Filename: "h.pdf",
 		UploadedBy: ann.AccountID, ObjectKey: "objects/a", Size: 5, EncryptedSize: 300, SniffedType: "pdf", SHA256: [32]byte{1}}

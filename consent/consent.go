@@ -43,6 +43,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
@@ -59,14 +61,6 @@ var (
 	ErrConflict = errors.New("consent: not allowed in the consent's current state")
 	// ErrInvalid: a malformed argument (name, relationship, IP, form text).
 	ErrInvalid = errors.New("consent: invalid")
-)
-
-// Relationships of the signer to the patient, as in cases.applicant_relationship.
-const (
-	Self                = "self"
-	Parent              = "parent"
-	Guardian            = "guardian"
-	LegalRepresentative = "legal_representative"
 )
 
 // Status is where a consent stands.
@@ -91,20 +85,20 @@ type Form struct {
 
 // Consent is one signature of a case's consent and what happened to it.
 type Consent struct {
-	ID              string     `db:"id" json:"id"`
-	CaseID          string     `db:"case_id" json:"case_id"`
-	FormVersion     string     `db:"form_version" json:"form_version"`
-	FormSHA256      []byte     `db:"form_sha256" json:"form_sha256"`
-	SignerName      string     `db:"signer_name" json:"signer_name"`
-	Relationship    string     `db:"relationship" json:"relationship"`
-	SignedAt        time.Time  `db:"signed_at" json:"signed_at"`
-	SignedIP        string     `db:"signed_ip" json:"signed_ip"`
-	CountersignedBy *string    `db:"countersigned_by" json:"countersigned_by,omitempty"`
-	CountersignedAt *time.Time `db:"countersigned_at" json:"countersigned_at,omitempty"`
-	RejectedBy      *string    `db:"rejected_by" json:"rejected_by,omitempty"`
-	RejectedAt      *time.Time `db:"rejected_at" json:"rejected_at,omitempty"`
-	RejectionReason string     `db:"rejection_reason" json:"rejection_reason,omitempty"`
-	WithdrawnAt     *time.Time `db:"withdrawn_at" json:"withdrawn_at,omitempty"`
+	ID              string          `db:"id" json:"id"`
+	CaseID          string          `db:"case_id" json:"case_id"`
+	FormVersion     string          `db:"form_version" json:"form_version"`
+	FormSHA256      []byte          `db:"form_sha256" json:"form_sha256"`
+	SignerName      string          `db:"signer_name" json:"signer_name"`
+	Relationship    so.Relationship `db:"relationship" json:"relationship"`
+	SignedAt        time.Time       `db:"signed_at" json:"signed_at"`
+	SignedIP        string          `db:"signed_ip" json:"signed_ip"`
+	CountersignedBy *string         `db:"countersigned_by" json:"countersigned_by,omitempty"`
+	CountersignedAt *time.Time      `db:"countersigned_at" json:"countersigned_at,omitempty"`
+	RejectedBy      *string         `db:"rejected_by" json:"rejected_by,omitempty"`
+	RejectedAt      *time.Time      `db:"rejected_at" json:"rejected_at,omitempty"`
+	RejectionReason string          `db:"rejection_reason" json:"rejection_reason,omitempty"`
+	WithdrawnAt     *time.Time      `db:"withdrawn_at" json:"withdrawn_at,omitempty"`
 }
 
 // Status returns the consent's state.
@@ -186,14 +180,12 @@ func (s *Store) AddForm(ctx context.Context, version, language, text string) (Fo
 // Sign records the signature of the case's consent with form formVersion by signerName,
 // whose relationship to the patient must be the case's applicant relationship, from ip
 // (may be empty). The case must have no open consent. The consent returned is proposed.
-func (s *Store) Sign(ctx context.Context, caseID, formVersion, signerName, relationship, ip string) (Consent, error) {
+func (s *Store) Sign(ctx context.Context, caseID, formVersion, signerName string, relationship so.Relationship, ip string) (Consent, error) {
 	signerName = strings.TrimSpace(signerName)
 	if signerName == "" || len(signerName) > 200 || strings.IndexFunc(signerName, unicode.IsControl) >= 0 || !utf8.ValidString(signerName) {
 		return Consent{}, fmt.Errorf("%w: signer name", ErrInvalid)
 	}
-	switch relationship {
-	case Self, Parent, Guardian, LegalRepresentative:
-	default:
+	if !relationship.Valid() {
 		return Consent{}, fmt.Errorf("%w: relationship %q", ErrInvalid, relationship)
 	}
 	if ip != "" {
@@ -203,7 +195,7 @@ func (s *Store) Sign(ctx context.Context, caseID, formVersion, signerName, relat
 		}
 		ip = a.String()
 	}
-	if !validUUID(caseID) {
+	if !so.ValidID(caseID) {
 		return Consent{}, fmt.Errorf("case %q: %w", caseID, ErrNotFound)
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -219,7 +211,7 @@ func (s *Store) Sign(ctx context.Context, caseID, formVersion, signerName, relat
 	if err != nil {
 		return Consent{}, fmt.Errorf("consent: sign: %w", err)
 	}
-	if caseRel != relationship {
+	if so.Relationship(caseRel) != relationship {
 		return Consent{}, fmt.Errorf("%w: the case's applicant is %q, not %q", ErrInvalid, caseRel, relationship)
 	}
 	var c Consent
@@ -257,12 +249,13 @@ func (s *Store) Reject(ctx context.Context, caseID, caseManagerID, reason string
 }
 
 // decide applies a case manager's countersignature or rejection to the open, not yet
-// countersigned consent.
+// countersigned consent. Who may do it is access.Policy's to decide (case managers, whose
+// session ends when their account is disabled); the store records the account id.
 func (s *Store) decide(ctx context.Context, caseID, caseManagerID, set, reason string) (Consent, error) {
-	if !validUUID(caseID) {
+	if !so.ValidID(caseID) {
 		return Consent{}, fmt.Errorf("case %q: %w", caseID, ErrNotFound)
 	}
-	if !validUUID(caseManagerID) {
+	if !so.ValidID(caseManagerID) {
 		return Consent{}, fmt.Errorf("%w: case manager id", ErrInvalid)
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -270,14 +263,6 @@ func (s *Store) decide(ctx context.Context, caseID, caseManagerID, set, reason s
 		return Consent{}, fmt.Errorf("consent: %w", err)
 	}
 	defer tx.Rollback()
-	var ok bool
-	if err := tx.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND role = 'case_manager' AND disabled_at IS NULL)`,
-		caseManagerID); err != nil {
-		return Consent{}, fmt.Errorf("consent: check case manager: %w", err)
-	}
-	if !ok {
-		return Consent{}, fmt.Errorf("%w: %s is not an enabled case manager", ErrInvalid, caseManagerID)
-	}
 	args := []any{caseID, caseManagerID, s.now()}
 	if strings.Contains(set, "$4") {
 		args = append(args, reason)
@@ -317,7 +302,7 @@ func (s *Store) whyNot(ctx context.Context, q sqlx.QueryerContext, caseID string
 
 // Withdraw withdraws the case's open consent (proposed or active), at once.
 func (s *Store) Withdraw(ctx context.Context, caseID string) (Consent, error) {
-	if !validUUID(caseID) {
+	if !so.ValidID(caseID) {
 		return Consent{}, fmt.Errorf("case %q: %w", caseID, ErrNotFound)
 	}
 	var c Consent
@@ -334,7 +319,7 @@ func (s *Store) Withdraw(ctx context.Context, caseID string) (Consent, error) {
 
 // Current returns the case's most recent consent, in whatever state, or ErrNotFound.
 func (s *Store) Current(ctx context.Context, caseID string) (Consent, error) {
-	if !validUUID(caseID) {
+	if !so.ValidID(caseID) {
 		return Consent{}, fmt.Errorf("case %q: %w", caseID, ErrNotFound)
 	}
 	var c Consent
@@ -351,7 +336,7 @@ func (s *Store) Current(ctx context.Context, caseID string) (Consent, error) {
 
 // History returns every consent of the case, oldest first.
 func (s *Store) History(ctx context.Context, caseID string) ([]Consent, error) {
-	if !validUUID(caseID) {
+	if !so.ValidID(caseID) {
 		return nil, fmt.Errorf("case %q: %w", caseID, ErrNotFound)
 	}
 	var cs []Consent
@@ -370,21 +355,3 @@ func pqCode(err error) pq.ErrorCode {
 }
 
 // validUUID accepts the canonical textual form of a UUID, as PostgreSQL prints it.
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-				return false
-			}
-		}
-	}
-	return true
-}

@@ -3,16 +3,21 @@ package consent_test
 import (
 	"fmt"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/consent"
 )
 
 func ExampleRequired() {
-	for _, c := range []struct{ role, kind string }{
-		{consent.RoleReviewer, "imaging_study"},
-		{consent.RoleCaseManager, "identity_document"},
-		{consent.RoleCaseManager, "histology_report"},
-		{consent.RoleApplicant, "histology_report"},
-		{consent.RoleDPO, "histology_report"},
+	for _, c := range []struct {
+		role so.Role
+		kind so.DocumentKind
+	}{
+		{so.RoleReviewer, "imaging_study"},
+		{so.RoleCaseManager, "identity_document"},
+		{so.RoleCaseManager, "histology_report"},
+		{so.RoleApplicant, "histology_report"},
+		{so.RoleDPO, "histology_report"},
 	} {
 		need, err := consent.Required(c.role, c.kind)
 		fmt.Println(c.role, c.kind, need, err)

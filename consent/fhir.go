@@ -3,6 +3,8 @@ package consent
 import (
 	"encoding/base64"
 	"time"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // FHIR R4 Consent, the elements this service fills.
@@ -89,8 +91,8 @@ func (c Consent) FHIR() FHIRConsent {
 	status := map[Status]string{StatusProposed: "proposed", StatusActive: "active", StatusRejected: "rejected",
 		StatusWithdrawn: "inactive"}[c.Status()]
 	patient := FHIRReference{Type: "Patient", Identifier: &FHIRIdentifier{System: urnCase, Value: c.CaseID}}
-	performer := FHIRReference{Type: "RelatedPerson", Display: c.SignerName + " (" + c.Relationship + ")"}
-	if c.Relationship == Self {
+	performer := FHIRReference{Type: "RelatedPerson", Display: c.SignerName + " (" + string(c.Relationship) + ")"}
+	if c.Relationship == so.RelationshipSelf {
 		performer = patient
 		performer.Display = c.SignerName
 	}

@@ -4,40 +4,26 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/lib/pq"
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 
-	"github.com/secondopinion/secondopinion/cmd/prepared"
+	"github.com/secondopinion/secondopinion/internal/prepared"
 )
 
-// Roles the gate knows. They are the account roles of migration 001 plus "physician", the
-// referring physician acting through an invitation link.
-const (
-	RoleApplicant   = "applicant"
-	RoleCaseManager = "case_manager"
-	RoleReviewer    = "reviewer"
-	RoleDPO         = "dpo"
-	RoleAdmin       = "admin"
-	RolePhysician   = "physician"
-)
-
-// identityKinds are the document kinds a case manager reads without an active consent,
-// because checking them is how the consent gets countersigned.
-var identityKinds = map[string]bool{
-	"identity_document":           true,
-	"applicant_identity_document": true,
-	"proof_of_authority":          true,
-	"consent_form":                true,
-}
-
-// Required tells whether role needs an active consent to read a document of kind. Roles
-// that never read document content (dpo, admin, any unknown role) get ErrRoleNotAllowed.
-func Required(role, kind string) (bool, error) {
+// Required tells whether role needs an active consent to read a document of kind: reviewers
+// always; case managers for every kind but those they must read to countersign
+// (so.DocumentKind.IdentityKind); applicants and invited physicians never (the access policy
+// limits them to their own case or uploads). Roles that never read document content (dpo,
+// admin, any unknown role) get ErrRoleNotAllowed.
+func Required(role so.Role, kind so.DocumentKind) (bool, error) {
 	switch role {
-	case RoleReviewer:
+	case so.RoleReviewer:
 		return true, nil
-	case RoleCaseManager:
-		return !identityKinds[kind], nil
-	case RoleApplicant, RolePhysician:
+	case so.RoleCaseManager:
+		return !kind.IdentityKind(), nil
+	case so.RoleApplicant, so.RolePhysician:
 		return false, nil
 	}
 	return false, fmt.Errorf("%w: %q", ErrRoleNotAllowed, role)
@@ -56,12 +42,12 @@ func NewGate(db *sqlx.DB) *Gate { return &Gate{db: db} }
 // concerned, ErrNoConsent when an active consent is needed and missing, ErrRoleNotAllowed
 // for roles that never read documents, or another error when the database could not answer
 // (deny then too). Assignment and ownership are the access policy's to check, not the gate's.
-func (g *Gate) Check(ctx context.Context, caseID, role, kind string) error {
+func (g *Gate) Check(ctx context.Context, caseID string, role so.Role, kind so.DocumentKind) error {
 	need, err := Required(role, kind)
 	if err != nil || !need {
 		return err
 	}
-	if !validUUID(caseID) {
+	if !so.ValidID(caseID) {
 		return ErrNoConsent
 	}
 	var active bool
@@ -73,4 +59,29 @@ func (g *Gate) Check(ctx context.Context, caseID, role, kind string) error {
 		return ErrNoConsent
 	}
 	return nil
+}
+
+// ActiveConsents returns, for each of the cases, whether it has an active countersigned
+// consent; a database error is returned (the caller denies).
+func (g *Gate) ActiveConsents(ctx context.Context, caseIDs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(caseIDs))
+	valid := make([]string, 0, len(caseIDs))
+	for _, id := range caseIDs {
+		out[id] = false
+		if so.ValidID(id) {
+			valid = append(valid, id)
+		}
+	}
+	if len(valid) == 0 {
+		return out, nil
+	}
+	var active []string
+	if err := g.db.SelectContext(ctx, &active, `SELECT DISTINCT case_id::text FROM case_consents WHERE case_id = ANY($1::uuid[])
+		AND countersigned_at IS NOT NULL AND withdrawn_at IS NULL AND rejected_at IS NULL`, pq.StringArray(valid)); err != nil {
+		return nil, fmt.Errorf("consent: active consents: %w", err)
+	}
+	for _, id := range active {
+		out[id] = true
+	}
+	return out, nil
 }

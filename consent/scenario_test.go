@@ -6,9 +6,11 @@ import (
 	"reflect"
 	"testing"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/audit"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
 	"github.com/secondopinion/secondopinion/consent"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // The acceptance scenario at the domain level, as the web layer will run it for each
@@ -49,9 +51,9 @@ func TestReviewerReadScenario(t *testing.T) {
 	// open is what a document read does before any byte is fetched from storage.
 	open := func() (allowed bool, seq int64) {
 		t.Helper()
-		e := audit.Entry{ActorID: reviewer, ActorRole: consent.RoleReviewer, Action: audit.ActionDocumentOpen,
+		e := audit.Entry{ActorID: reviewer, ActorRole: string(so.RoleReviewer), Action: audit.ActionDocumentOpen,
 			ObjectType: "document", ObjectID: "doc-1", CaseID: caseID, Purpose: audit.PurposeTreatment}
-		err := gate.Check(ctx, caseID, consent.RoleReviewer, "imaging_study")
+		err := gate.Check(ctx, caseID, so.RoleReviewer, "imaging_study")
 		switch {
 		case errors.Is(err, consent.ErrNoConsent):
 			e.Outcome, e.Reason = audit.OutcomeMinorFailure, audit.ReasonConsent
@@ -68,7 +70,7 @@ func TestReviewerReadScenario(t *testing.T) {
 	if ok, _ := open(); ok {
 		t.Fatal("read allowed without consent")
 	}
-	if _, err := store.Sign(ctx, caseID, "2025-01-en", "Ada Rossi", consent.Self, "192.0.2.1"); err != nil {
+	if _, err := store.Sign(ctx, caseID, "2025-01-en", "Ada Rossi", so.RelationshipSelf, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := open(); ok {

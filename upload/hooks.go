@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -28,13 +30,22 @@ const (
 
 // Authorizer decides whether a subject may upload a kind of document to a case (*access.Policy).
 type Authorizer interface {
-	AuthorizeUpload(ctx context.Context, s access.Subject, caseID, kind string) error
+	AuthorizeUpload(ctx context.Context, s access.Subject, caseID string, kind so.DocumentKind) error
 }
 
 // Registry is the document registry (*cases.Cases).
 type Registry interface {
-	CaseUsage(ctx context.Context, caseID string) (int64, error)
+	// UploadAllowed says whether the case takes a document of kind from role in its current
+	// state (a so.EState error when not).
+	UploadAllowed(ctx context.Context, caseID string, role so.Role, kind so.DocumentKind) error
+	// DocumentBytes is the plaintext size of the case's registered documents.
+	DocumentBytes(ctx context.Context, caseID string) (int64, error)
 	Register(ctx context.Context, d cases.NewDocument) error
+}
+
+// Pending tells the bytes of a case's unfinished uploads at their declared length (*Store).
+type Pending interface {
+	PendingBytes(ctx context.Context, caseID string) (int64, error)
 }
 
 // Event is an upload event for the audit log. It names no file and no content.
@@ -43,7 +54,7 @@ type Event struct {
 	Subject    access.Subject
 	CaseID     string
 	DocumentID string // the upload id, which becomes the document id
-	Kind       string
+	Kind       so.DocumentKind
 	Outcome    error  // nil on success; the refusal otherwise
 	Reason     string // a short code for a refusal (not_found, invalid_metadata, file_type_not_allowed, ...)
 }
@@ -59,6 +70,7 @@ type Recorder interface {
 type Hooks struct {
 	Policy   Authorizer
 	Registry Registry
+	Pending  Pending
 	Recorder Recorder
 	Limits   Limits
 	Logger   *slog.Logger
@@ -89,7 +101,10 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	if err := h.Policy.AuthorizeUpload(ctx, s, md.CaseID, md.Kind); err != nil {
 		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
 	}
-	used, err := h.Registry.CaseUsage(ctx, md.CaseID)
+	if err := h.Registry.UploadAllowed(ctx, md.CaseID, s.Role, md.Kind); err != nil {
+		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
+	}
+	used, err := h.caseUsage(ctx, md.CaseID)
 	if err != nil {
 		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
 	}
@@ -97,7 +112,7 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 		return h.refuse(ctx, s, md.CaseID, md.Kind, err)
 	}
 	meta := handler.MetaData{
-		"case_id": md.CaseID, "kind": md.Kind, "filename": md.Filename, "filetype": md.Filetype,
+		"case_id": md.CaseID, "kind": string(md.Kind), "filename": md.Filename, "filetype": md.Filetype,
 	}
 	if md.Language != "" {
 		meta["language"] = md.Language
@@ -107,7 +122,7 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	}
 	meta[metaUploaderRole] = string(s.Role)
 	meta[MetaMaxSize] = strconv.FormatInt(h.Limits.Remaining(md.Kind, used), 10)
-	if s.Role == access.RolePhysician {
+	if s.Role == so.RolePhysician {
 		meta[metaUploaderInvitation] = s.InvitationID
 	} else {
 		meta[metaUploaderAccount] = s.AccountID
@@ -120,8 +135,23 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	return handler.HTTPResponse{}, handler.FileInfoChanges{MetaData: meta}, nil
 }
 
+// caseUsage is the bytes the case holds: its documents and its unfinished uploads.
+func (h *Hooks) caseUsage(ctx context.Context, caseID string) (int64, error) {
+	docs, err := h.Registry.DocumentBytes(ctx, caseID)
+	if err != nil {
+		return 0, err
+	}
+	var pending int64
+	if h.Pending != nil {
+		if pending, err = h.Pending.PendingBytes(ctx, caseID); err != nil {
+			return 0, err
+		}
+	}
+	return docs + pending, nil
+}
+
 // refuse audits a refused creation and answers it.
-func (h *Hooks) refuse(ctx context.Context, s access.Subject, caseID, kind string, cause error) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+func (h *Hooks) refuse(ctx context.Context, s access.Subject, caseID string, kind so.DocumentKind, cause error) (handler.HTTPResponse, handler.FileInfoChanges, error) {
 	answer, reason := tusAnswer(cause)
 	if answer.HTTPResponse.StatusCode >= 500 {
 		h.log().ErrorContext(ctx, "upload creation failed", "err", cause)
@@ -140,14 +170,16 @@ func tusAnswer(err error) (handler.Error, string) {
 	switch {
 	case errors.As(err, &rej):
 		return rej.TusError(), rej.Code
-	case errors.Is(err, access.ErrNotFound):
+	case errors.Is(err, so.ErrNotFound):
 		return handler.NewError("not_found", "no such case", http.StatusNotFound), "not_found"
-	case errors.Is(err, access.ErrTOTPRequired):
+	case errors.Is(err, so.ErrTOTPRequired):
 		return handler.NewError("totp_required", "enrol and pass the second factor first", http.StatusForbidden), "totp_required"
-	case errors.Is(err, access.ErrForbidden):
+	case errors.Is(err, so.ErrForbidden):
 		return handler.NewError("forbidden", "you may not upload this kind of document to this case", http.StatusForbidden), "forbidden"
-	case errors.Is(err, access.ErrUnauthenticated):
+	case errors.Is(err, so.ErrUnauthenticated):
 		return handler.NewError("unauthenticated", "sign in first", http.StatusUnauthorized), "unauthenticated"
+	case errors.Is(err, so.ErrState):
+		return handler.NewError("state", "the case does not take this document in its current state", http.StatusConflict), "state"
 	default:
 		return handler.NewError("internal", "internal error", http.StatusInternalServerError), "internal"
 	}
@@ -171,13 +203,13 @@ func (h *Hooks) log() *slog.Logger {
 // registers the document. A rejection erases the upload and tells the uploader why.
 func (h *Hooks) Finish(ctx context.Context, f FinishedUpload) error {
 	md := f.MetaData
-	uploader := access.Subject{Role: access.Role(md[metaUploaderRole]), AccountID: md[metaUploaderAccount],
+	uploader := access.Subject{Role: so.Role(md[metaUploaderRole]), AccountID: md[metaUploaderAccount],
 		InvitationID: md[metaUploaderInvitation]}
 	if uploader.InvitationID != "" {
-		uploader.Role, uploader.ScopeCaseID = access.RolePhysician, md["case_id"]
+		uploader.Role, uploader.ScopeCaseID = so.RolePhysician, md["case_id"]
 	}
-	ev := Event{Action: "upload.finish", Subject: uploader, CaseID: md["case_id"], DocumentID: f.ID, Kind: md["kind"]}
-	v, err := Inspect(ctx, f.Content, f.Size, md["kind"])
+	ev := Event{Action: "upload.finish", Subject: uploader, CaseID: md["case_id"], DocumentID: f.ID, Kind: so.DocumentKind(md["kind"])}
+	v, err := Inspect(ctx, f.Content, f.Size, so.DocumentKind(md["kind"]))
 	if err != nil {
 		return fmt.Errorf("inspect upload: %w", err)
 	}
@@ -191,7 +223,7 @@ func (h *Hooks) Finish(ctx context.Context, f FinishedUpload) error {
 		return v.Reject.TusError()
 	}
 	doc := cases.NewDocument{
-		ID: f.ID, CaseID: md["case_id"], Kind: md["kind"], Filename: md["filename"], Filetype: md["filetype"],
+		ID: f.ID, CaseID: md["case_id"], Kind: so.DocumentKind(md["kind"]), Filename: md["filename"], Filetype: md["filetype"],
 		Language: md["language"], UploadedBy: uploader.AccountID, UploadedByInvitation: uploader.InvitationID,
 		ObjectKey: f.ObjectKey, Size: f.Size, EncryptedSize: f.EncryptedSize, SHA256: f.SHA256,
 		SniffedType: v.Type, Flags: v.Flags,

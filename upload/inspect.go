@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Flags Inspect raises. A flag marks something a reviewer should know before opening the
@@ -71,11 +73,11 @@ var defaultInspectLimits = inspectLimits{
 //   - DICOM: flags a preamble that holds another format.
 //
 // The error is non-nil only when r fails or ctx ends: a verdict needs the whole file.
-func Inspect(ctx context.Context, r io.ReaderAt, size int64, kind string) (Verdict, error) {
+func Inspect(ctx context.Context, r io.ReaderAt, size int64, kind so.DocumentKind) (Verdict, error) {
 	return inspect(ctx, r, size, kind, defaultInspectLimits)
 }
 
-func inspect(ctx context.Context, r io.ReaderAt, size int64, kind string, lim inspectLimits) (Verdict, error) {
+func inspect(ctx context.Context, r io.ReaderAt, size int64, kind so.DocumentKind, lim inspectLimits) (Verdict, error) {
 	cr := &checkedReaderAt{ctx: ctx, r: r}
 	head := make([]byte, min(max(size, 0), SniffLen))
 	n, _ := cr.ReadAt(head, 0)

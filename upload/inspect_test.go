@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 type zipEntry struct {
@@ -67,7 +69,7 @@ func entries(n int, prefix string) []zipEntry {
 	return es
 }
 
-func inspectBytes(t testing.TB, data []byte, kind string, lim inspectLimits) Verdict {
+func inspectBytes(t testing.TB, data []byte, kind so.DocumentKind, lim inspectLimits) Verdict {
 	t.Helper()
 	v, err := inspect(context.Background(), bytes.NewReader(data), int64(len(data)), kind, lim)
 	if err != nil {
@@ -110,7 +112,7 @@ func TestInspect(t *testing.T) {
 	zeros := strings.Repeat("\x00", 4<<20)
 	tests := []struct {
 		name  string
-		kind  string
+		kind  so.DocumentKind
 		data  []byte
 		typ   string
 		flags []string
@@ -275,7 +277,7 @@ func TestInspectReportsReadErrors(t *testing.T) {
 	zipFile := zipOf(t, entries(10, "")...)
 	tests := []struct {
 		name string
-		kind string
+		kind so.DocumentKind
 		r    io.ReaderAt
 		size int64
 	}{
@@ -313,7 +315,7 @@ func TestRejectMessagesNameTheRule(t *testing.T) {
 }
 
 // checkVerdict holds for every verdict on any input.
-func checkVerdict(t *testing.T, data []byte, kind string, v Verdict) {
+func checkVerdict(t *testing.T, data []byte, kind so.DocumentKind, v Verdict) {
 	t.Helper()
 	if v.Type != Sniff(data) {
 		t.Fatalf("type %s, Sniff says %s", v.Type, Sniff(data))

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // newTestLocker stands in for one server process: a pool and a listener of its own,

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // slowReader hands out its bytes in small pieces so concurrent PATCHes overlap in time.

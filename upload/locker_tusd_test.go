@@ -16,7 +16,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 	xslog "golang.org/x/exp/slog"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // memStore is an in-memory tusd DataStore shared by two handlers, standing in for the object

@@ -8,6 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
@@ -34,9 +36,9 @@ func invalidMetadata(format string, args ...any) *RejectError {
 
 // Metadata is the validated Upload-Metadata of a tus upload.
 type Metadata struct {
-	CaseID   string // canonical lower-case UUID
-	Kind     string // a checklist kind (see AllowedTypes)
-	Filename string // for display only, sanitised; never part of an object key
+	CaseID   string          // canonical lower-case UUID
+	Kind     so.DocumentKind // a checklist kind (see AllowedTypes)
+	Filename string          // for display only, sanitised; never part of an object key
 	// Filetype is the media type the client claims, lower-case and without parameters, or
 	// application/octet-stream when the client gave none (browsers give none for DICOM
 	// files). It is informative only: the sniffed content decides.
@@ -73,7 +75,7 @@ func ParseMetadataAt(meta map[string]string, now time.Time) (Metadata, error) {
 	if m.CaseID, ok = parseUUID(meta["case_id"]); !ok {
 		return Metadata{}, invalidMetadata("case_id must be the case's UUID")
 	}
-	m.Kind = meta["kind"]
+	m.Kind = so.DocumentKind(meta["kind"])
 	if _, ok := kindTypes[m.Kind]; !ok {
 		return Metadata{}, invalidMetadata("kind must be one of the checklist kinds")
 	}

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Default limits. An imaging study is a whole DICOM study (CT, MRI, PET), a radiotherapy plan
@@ -19,7 +21,7 @@ const (
 type Limits struct {
 	// MaxSize is the largest upload per kind; kinds not listed get DefaultMaxSize.
 	// Nil means the defaults (imaging_study 50 GiB, radiotherapy_plan 10 GiB).
-	MaxSize map[string]int64
+	MaxSize map[so.DocumentKind]int64
 	// DefaultMaxSize is the largest upload of a kind MaxSize does not list. Default 200 MiB.
 	DefaultMaxSize int64
 	// CaseQuota is the most one case may hold: its documents plus uploads in progress at
@@ -30,9 +32,9 @@ type Limits struct {
 // DefaultLimits returns the defaults, spelled out.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxSize: map[string]int64{
-			"imaging_study":     DefaultImagingStudyMaxSize,
-			"radiotherapy_plan": DefaultRadiotherapyPlanMaxSize,
+		MaxSize: map[so.DocumentKind]int64{
+			so.KindImagingStudy:     DefaultImagingStudyMaxSize,
+			so.KindRadiotherapyPlan: DefaultRadiotherapyPlanMaxSize,
 		},
 		DefaultMaxSize: DefaultDocumentMaxSize,
 		CaseQuota:      DefaultCaseQuota,
@@ -40,7 +42,7 @@ func DefaultLimits() Limits {
 }
 
 // MaxSizeFor returns the largest upload allowed for kind.
-func (l Limits) MaxSizeFor(kind string) int64 {
+func (l Limits) MaxSizeFor(kind so.DocumentKind) int64 {
 	sizes := l.MaxSize
 	if sizes == nil {
 		sizes = DefaultLimits().MaxSize
@@ -55,7 +57,7 @@ func (l Limits) caseQuota() int64 { return cmp.Or(max(l.CaseQuota, 0), DefaultCa
 
 // Remaining returns how large an upload of kind may grow in a case already holding caseUsed
 // bytes: the bound to enforce on an upload whose length was deferred.
-func (l Limits) Remaining(kind string, caseUsed int64) int64 {
+func (l Limits) Remaining(kind so.DocumentKind, caseUsed int64) int64 {
 	return max(0, min(l.MaxSizeFor(kind), l.caseQuota()-caseUsed))
 }
 
@@ -63,7 +65,7 @@ func (l Limits) Remaining(kind string, caseUsed int64) int64 {
 // already holds caseUsed bytes. With deferred set (Upload-Defer-Length) the size is unknown
 // and only the case's remaining room is checked; the data store must then stop the upload at
 // Remaining. Refusals are *RejectError with status 413 (400 for a negative size).
-func (l Limits) Check(kind string, size int64, deferred bool, caseUsed int64) error {
+func (l Limits) Check(kind so.DocumentKind, size int64, deferred bool, caseUsed int64) error {
 	quota := l.caseQuota()
 	if deferred {
 		size = 0

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 var testNow = time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -154,7 +156,7 @@ func TestLimitsCheck(t *testing.T) {
 	tests := []struct {
 		name     string
 		limits   Limits
-		kind     string
+		kind     so.DocumentKind
 		size     int64
 		deferred bool
 		used     int64
@@ -176,9 +178,9 @@ func TestLimitsCheck(t *testing.T) {
 		{"deferred ignores size", l, "other", -1, true, 0, ""},
 		{"zero Limits are the defaults", Limits{}, "imaging_study", 50<<30 + 1, false, 0, "file_too_large"},
 		{"zero Limits quota", Limits{}, "other", 1, false, 100 << 30, "case_quota_exceeded"},
-		{"custom", Limits{MaxSize: map[string]int64{"other": 10}, DefaultMaxSize: 5, CaseQuota: 100}, "other", 11, false, 0, "file_too_large"},
-		{"custom default", Limits{MaxSize: map[string]int64{"other": 10}, DefaultMaxSize: 5, CaseQuota: 100}, "report", 6, false, 0, "file_too_large"},
-		{"custom quota", Limits{MaxSize: map[string]int64{"other": 10}, DefaultMaxSize: 5, CaseQuota: 100}, "other", 10, false, 91, "case_quota_exceeded"},
+		{"custom", Limits{MaxSize: map[so.DocumentKind]int64{"other": 10}, DefaultMaxSize: 5, CaseQuota: 100}, "other", 11, false, 0, "file_too_large"},
+		{"custom default", Limits{MaxSize: map[so.DocumentKind]int64{"other": 10}, DefaultMaxSize: 5, CaseQuota: 100}, "report", 6, false, 0, "file_too_large"},
+		{"custom quota", Limits{MaxSize: map[so.DocumentKind]int64{"other": 10}, DefaultMaxSize: 5, CaseQuota: 100}, "other", 10, false, 91, "case_quota_exceeded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +217,7 @@ func TestLimitsMessagesAndRemaining(t *testing.T) {
 		t.Errorf("message %q does not state the limit", err)
 	}
 	for _, tt := range []struct {
-		kind string
+		kind so.DocumentKind
 		used int64
 		want int64
 	}{

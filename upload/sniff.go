@@ -3,6 +3,8 @@ package upload
 import (
 	"bytes"
 	"slices"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Content types Sniff recognises.
@@ -23,23 +25,23 @@ const SniffLen = 132
 var allTypes = []string{TypePDF, TypeDICOM, TypeZIP, TypeJPEG, TypePNG, TypeTIFF}
 
 // kindTypes is the allowlist of content types per checklist kind, and the list of kinds.
-var kindTypes = map[string][]string{
-	"identity_document":           {TypePDF, TypeJPEG, TypePNG},
-	"applicant_identity_document": {TypePDF, TypeJPEG, TypePNG},
-	"proof_of_authority":          {TypePDF, TypeJPEG, TypePNG},
-	"consent_form":                {TypePDF},
-	"report":                      {TypePDF},
-	"cover_letter":                {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
-	"clinical_history":            {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
-	"histology_report":            {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
-	"imaging_report":              {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
-	"radiotherapy_plan":           {TypePDF, TypeJPEG, TypePNG, TypeTIFF, TypeDICOM, TypeZIP},
-	"imaging_study":               {TypeDICOM, TypeZIP},
-	"other":                       allTypes,
+var kindTypes = map[so.DocumentKind][]string{
+	so.KindIdentityDocument:          {TypePDF, TypeJPEG, TypePNG},
+	so.KindApplicantIdentityDocument: {TypePDF, TypeJPEG, TypePNG},
+	so.KindProofOfAuthority:          {TypePDF, TypeJPEG, TypePNG},
+	so.KindConsentForm:               {TypePDF},
+	so.KindReport:                    {TypePDF},
+	so.KindCoverLetter:               {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
+	so.KindClinicalHistory:           {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
+	so.KindHistologyReport:           {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
+	so.KindImagingReport:             {TypePDF, TypeJPEG, TypePNG, TypeTIFF},
+	so.KindRadiotherapyPlan:          {TypePDF, TypeJPEG, TypePNG, TypeTIFF, TypeDICOM, TypeZIP},
+	so.KindImagingStudy:              {TypeDICOM, TypeZIP},
+	so.KindOther:                     allTypes,
 }
 
 // AllowedTypes returns the content types a document of kind may have, nil for an unknown kind.
-func AllowedTypes(kind string) []string { return slices.Clone(kindTypes[kind]) }
+func AllowedTypes(kind so.DocumentKind) []string { return slices.Clone(kindTypes[kind]) }
 
 // MediaType returns the Content-Type to serve a document of a sniffed type with.
 func MediaType(typ string) string {

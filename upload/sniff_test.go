@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	so "github.com/secondopinion/secondopinion"
 )
 
 // dicomFile returns a DICOM Part 10 file with the given preamble (zero-padded to 128 bytes).
@@ -66,9 +68,7 @@ func TestSniff(t *testing.T) {
 }
 
 func TestAllowedTypes(t *testing.T) {
-	kinds := []string{"identity_document", "applicant_identity_document", "proof_of_authority", "consent_form",
-		"cover_letter", "clinical_history", "histology_report", "imaging_report", "imaging_study",
-		"radiotherapy_plan", "report", "other"}
+	kinds := so.Kinds
 	if len(kindTypes) != len(kinds) {
 		t.Fatalf("%d kinds, want the %d checklist kinds", len(kindTypes), len(kinds))
 	}
@@ -77,7 +77,7 @@ func TestAllowedTypes(t *testing.T) {
 			t.Errorf("kind %s allows nothing", k)
 		}
 	}
-	for kind, want := range map[string][]string{
+	for kind, want := range map[so.DocumentKind][]string{
 		"identity_document": {TypePDF, TypeJPEG, TypePNG},
 		"consent_form":      {TypePDF},
 		"report":            {TypePDF},

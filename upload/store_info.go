@@ -43,3 +43,15 @@ func (s *Store) Info(ctx context.Context, id string) (UploadInfo, error) {
 	return UploadInfo{CaseID: r.CaseID.String, Kind: r.Kind.String, UploaderAccount: r.Account.String,
 		UploaderInvitation: r.Invitation.String, ExpiresAt: r.ExpiresAt, Finished: r.FinishedAt.Valid}, nil
 }
+
+// PendingBytes is the declared length of the case's unfinished uploads, counted against the
+// case's quota while they run.
+func (s *Store) PendingBytes(ctx context.Context, caseID string) (int64, error) {
+	var n int64
+	err := s.cfg.DB.GetContext(ctx, &n, `SELECT coalesce(sum(size), 0) FROM uploads WHERE finished_at IS NULL
+		AND metadata->>'case_id' = $1::text`, caseID)
+	if err != nil {
+		return 0, fmt.Errorf("pending uploads: %w", err)
+	}
+	return n, nil
+}

@@ -29,7 +29,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 	expslog "golang.org/x/exp/slog"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 	"github.com/secondopinion/secondopinion/vault"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // countingTransport counts the GET requests of objects a MinIO client sends (not those of a

@@ -13,7 +13,7 @@ import (
 	"filippo.io/age"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/secondopinion/secondopinion/cmd/prepared"
+	"github.com/secondopinion/secondopinion/internal/prepared"
 )
 
 // ErrNotFound is returned when a document has no key: it never had one, or it was shredded.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 func newKeyring(t *testing.T, n int) []string {

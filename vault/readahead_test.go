@@ -15,7 +15,7 @@ import (
 	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // memObject is an in-memory RangeReader that counts its requests.

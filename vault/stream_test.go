@@ -14,7 +14,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // sealAll writes plaintext as one age file to id's recipient with a Sealer.

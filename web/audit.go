@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -19,15 +21,15 @@ type Auditor interface {
 // purposeOf is the purpose of use a role acts under.
 func purposeOf(s access.Subject) string {
 	switch s.Role {
-	case access.RoleReviewer, access.RolePhysician:
+	case so.RoleReviewer, so.RolePhysician:
 		return audit.PurposeTreatment
-	case access.RoleCaseManager:
+	case so.RoleCaseManager:
 		return audit.PurposeOperations
-	case access.RoleDPO:
+	case so.RoleDPO:
 		return audit.PurposeCompliance
-	case access.RoleAdmin:
+	case so.RoleAdmin:
 		return audit.PurposeSysAdmin
-	case access.RoleApplicant:
+	case so.RoleApplicant:
 		return audit.PurposePatientReq
 	}
 	return ""
@@ -50,14 +52,14 @@ func entryFor(c *gin.Context, action, objectType, objectID, caseID string, reaso
 	return e
 }
 
-// record writes e to the audit log before the answer. It returns ErrUnavailable (503, fail
+// record writes e to the audit log before the answer. It returns so.ErrUnavailable (503, fail
 // closed) when the log cannot be written.
 func (s *Server) record(c *gin.Context, e audit.Entry) error {
 	if s.cfg.Audit == nil {
-		return fmt.Errorf("%w: no audit log configured", ErrUnavailable)
+		return fmt.Errorf("%w: no audit log configured", so.ErrUnavailable)
 	}
 	if _, err := s.cfg.Audit.Log(c.Request.Context(), e); err != nil {
-		return fmt.Errorf("%w: audit log: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: audit log: %w", so.ErrUnavailable, err)
 	}
 	c.Set(auditedKey, true)
 	return nil
@@ -68,13 +70,13 @@ const auditedKey = "so.audited"
 // denialReason is the audit reason code of an access refusal; "" for errors that are no denial.
 func denialReason(err error) string {
 	switch {
-	case errors.Is(err, access.ErrNotFound):
+	case errors.Is(err, so.ErrNotFound):
 		return audit.ReasonNotFound
-	case errors.Is(err, access.ErrForbidden):
+	case errors.Is(err, so.ErrForbidden):
 		return audit.ReasonRole
-	case errors.Is(err, access.ErrTOTPRequired):
+	case errors.Is(err, so.ErrTOTPRequired):
 		return "totp_required"
-	case errors.Is(err, access.ErrUnauthenticated):
+	case errors.Is(err, so.ErrUnauthenticated):
 		return "unauthenticated"
 	}
 	return ""
@@ -103,7 +105,7 @@ func (s *Server) recordSignIn(c *gin.Context, sess *access.Session, err error) e
 		subj := sess.Subject
 		e.ActorID, e.ActorRole, e.Purpose = subj.Actor(), string(subj.Role), purposeOf(subj)
 		e.ObjectID, e.CaseID = sess.ID, subj.ScopeCaseID
-	case errors.Is(err, access.ErrInvalidCredentials):
+	case errors.Is(err, so.ErrInvalidCredentials):
 		e.Outcome, e.Reason = audit.OutcomeMinorFailure, audit.ReasonCredentials
 		var te *access.ThrottledError
 		if errors.As(err, &te) {

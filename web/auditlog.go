@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -100,7 +102,7 @@ func (s *Server) verifyAudit(c *gin.Context) {
 	}
 	rep, err := s.cfg.AuditVerify.Verify(c.Request.Context())
 	if err != nil {
-		s.fail(c, errors.Join(ErrUnavailable, err))
+		s.fail(c, errors.Join(so.ErrUnavailable, err))
 		return
 	}
 	c.Header("Cache-Control", "no-store")

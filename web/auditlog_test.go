@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
 )
@@ -76,25 +78,25 @@ func TestAuditExportFailureModes(t *testing.T) {
 type dpoTokens struct{}
 
 func (dpoTokens) Authenticate(context.Context, string) (access.Subject, error) {
-	return access.Subject{Role: access.RoleDPO, AccountID: "a1", TOTPSatisfied: true}, nil
+	return access.Subject{Role: so.RoleDPO, AccountID: "a1", TOTPSatisfied: true}, nil
 }
 
 // dpoPolicy lets the DPO read and export the log, and nobody anything else.
 type dpoPolicy struct{}
 
 func (dpoPolicy) Authorize(_ context.Context, s access.Subject, a access.Action, _ string) error {
-	if s.Role == access.RoleDPO && (a == access.ActionAuditRead || a == access.ActionAuditExport) {
+	if s.Role == so.RoleDPO && (a == access.ActionAuditRead || a == access.ActionAuditExport) {
 		return nil
 	}
-	return access.ErrForbidden
+	return so.ErrForbidden
 }
 
-func (dpoPolicy) AuthorizeUpload(context.Context, access.Subject, string, string) error {
-	return access.ErrForbidden
+func (dpoPolicy) AuthorizeUpload(context.Context, access.Subject, string, so.DocumentKind) error {
+	return so.ErrForbidden
 }
 
 func (dpoPolicy) AuthorizeDocumentFacts(context.Context, access.Subject, access.Action, access.DocumentFacts) error {
-	return access.ErrForbidden
+	return so.ErrForbidden
 }
 
 type fakeAuditor struct {

@@ -7,11 +7,12 @@ import (
 	"strconv"
 	"strings"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
-	"github.com/secondopinion/secondopinion/cases"
 )
 
 // Authenticator turns a raw credential (an API token, a session cookie value) into a subject.
@@ -31,7 +32,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	case h != "":
 		raw, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || s.cfg.Tokens == nil {
-			err = access.ErrUnauthenticated
+			err = so.ErrUnauthenticated
 			break
 		}
 		subj, err = s.cfg.Tokens.Authenticate(c.Request.Context(), strings.TrimSpace(raw))
@@ -51,7 +52,7 @@ func (s *Server) authenticate(c *gin.Context) {
 // requireSubject refuses nobody with 401.
 func (s *Server) requireSubject(c *gin.Context) {
 	if !subjectOf(c).Authenticated() {
-		s.fail(c, access.ErrUnauthenticated)
+		s.fail(c, so.ErrUnauthenticated)
 		return
 	}
 	c.Next()
@@ -67,10 +68,6 @@ type statusError interface {
 	ErrorCode() string
 }
 
-// ErrUnavailable is what a dependency the answer must not go without (the audit log, the
-// consent gate) returns when it cannot answer: the request fails closed with 503.
-var ErrUnavailable = errors.New("a required service is unavailable")
-
 // fail answers err in the one place that maps errors to statuses. Unknown errors are logged
 // with the request id and answered 500 without their text.
 func (s *Server) fail(c *gin.Context, err error) {
@@ -82,38 +79,57 @@ func (s *Server) fail(c *gin.Context, err error) {
 		}
 	}
 	var se statusError
-	var ve *cases.ValidationError
+	var e *so.Error
 	switch {
-	case errors.Is(err, access.ErrUnauthenticated):
-		writeError(c, http.StatusUnauthorized, "unauthenticated", "sign in first")
-	case errors.Is(err, access.ErrInvalidCredentials):
+	case errors.Is(err, so.ErrUnavailable):
+		loggerOf(c).Error("failing closed", "err", err)
+		writeError(c, http.StatusServiceUnavailable, string(so.EUnavailable), so.ErrUnavailable.Message)
+	case errors.As(err, &e):
 		var te *access.ThrottledError
-		if errors.As(err, &te) && te.RetryAfter > 0 {
+		if e.Code == so.EInvalidCredentials && errors.As(err, &te) && te.RetryAfter > 0 {
 			c.Header("Retry-After", retryAfterSeconds(te))
 		}
-		writeError(c, http.StatusUnauthorized, "invalid_credentials", "the credentials are not valid")
-	case errors.Is(err, access.ErrTOTPRequired):
-		writeError(c, http.StatusForbidden, "totp_required", "enrol and pass the second factor first")
-	case errors.Is(err, access.ErrForbidden):
-		writeError(c, http.StatusForbidden, "forbidden", "you may not do this")
-	case errors.Is(err, access.ErrNotFound):
-		writeError(c, http.StatusNotFound, "not_found", "no such resource")
-	case errors.Is(err, access.ErrExists):
-		writeError(c, http.StatusConflict, "exists", "it exists already")
-	case errors.Is(err, ErrUnavailable):
-		loggerOf(c).Error("failing closed", "err", err)
-		writeError(c, http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; nothing was sent")
-	case errors.As(err, &ve):
-		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: "invalid", Message: "the request is not valid; see fields",
-			RequestID: requestIDOf(c), Fields: ve.Fields})
+		body := errorBody{Error: string(e.Code), Message: e.Message, RequestID: requestIDOf(c), Fields: e.Fields,
+			Status: e.Status}
+		switch {
+		case e.Code == so.EInvalid && len(e.Fields) == 0:
+			// A bare so.ErrInvalid wrapped with what was wrong: the outer text says it.
+			body.Message = err.Error()
+		case sentinelMessage[e.Code] != "":
+			body.Message = sentinelMessage[e.Code]
+		}
+		c.AbortWithStatusJSON(codeStatus[e.Code], body)
 	case errors.As(err, &se):
 		writeError(c, se.HTTPStatus(), se.ErrorCode(), se.Error())
-	case errors.Is(err, access.ErrInvalid):
-		writeError(c, http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), "access: "))
 	default:
 		loggerOf(c).Error("internal error", "err", err, "route", c.FullPath())
 		writeError(c, http.StatusInternalServerError, "internal", "internal error; quote the request id to support")
 	}
+}
+
+// codeStatus is the one map from the domain's error codes to HTTP statuses.
+var codeStatus = map[so.Code]int{
+	so.EUnauthenticated:    http.StatusUnauthorized,
+	so.EInvalidCredentials: http.StatusUnauthorized,
+	so.ETOTPRequired:       http.StatusForbidden,
+	so.EForbidden:          http.StatusForbidden,
+	so.ENotFound:           http.StatusNotFound,
+	so.EExists:             http.StatusConflict,
+	so.EState:              http.StatusConflict,
+	so.EConflict:           http.StatusConflict,
+	so.EInvalid:            http.StatusBadRequest,
+	so.EUnavailable:        http.StatusServiceUnavailable,
+}
+
+// sentinelMessage fixes the message of codes whose answer must not vary with the reason (a
+// refused login, a missing or invisible case, a refused action).
+var sentinelMessage = map[so.Code]string{
+	so.EUnauthenticated:    so.ErrUnauthenticated.Message,
+	so.EInvalidCredentials: so.ErrInvalidCredentials.Message,
+	so.ETOTPRequired:       so.ErrTOTPRequired.Message,
+	so.EForbidden:          so.ErrForbidden.Message,
+	so.ENotFound:           so.ErrNotFound.Message,
+	so.EExists:             so.ErrExists.Message,
 }
 
 func retryAfterSeconds(te *access.ThrottledError) string {

@@ -8,32 +8,26 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 )
 
-// CaseStore is the case registry: *cases.Cases. It does not authorize; handlers ask Policy first.
+// CaseStore is the case store: *cases.Cases. It does not authorize; handlers ask Policy first.
 type CaseStore interface {
 	Create(ctx context.Context, owner access.Subject, in cases.CreateInput) (cases.Case, error)
-	Get(ctx context.Context, id string) (cases.Case, error)
-	ListForSubject(ctx context.Context, s access.Subject) ([]cases.Case, error)
+	List(ctx context.Context, s access.Subject, opt cases.ListOptions) ([]cases.View, error)
+	View(ctx context.Context, s access.Subject, id string) (cases.View, error)
+	Detail(ctx context.Context, s access.Subject, id string) (cases.Detail, error)
 	DocumentsFor(ctx context.Context, s access.Subject, caseID string) ([]cases.Document, error)
-	Assign(ctx context.Context, by access.Subject, caseID, reviewerEmail string) (string, error)
-}
-
-// caseView is GET /api/v1/cases/{id}: the case, its checklist and its deadlines.
-type caseView struct {
-	cases.Case
-	Checklist   []checklistItem `json:"checklist"`
-	TriageDueAt *time.Time      `json:"triage_due_at"` // the SLA clock is not kept yet: null
-	ReportDueAt *time.Time      `json:"report_due_at"`
-}
-
-// checklistItem says whether the case has an available document of one kind.
-type checklistItem struct {
-	Kind    string `json:"kind"`
-	Present bool   `json:"present"`
+	Assign(ctx context.Context, by cases.Actor, caseID, reviewerEmail string) (string, error)
+	Transition(ctx context.Context, by cases.Actor, caseID string, t cases.Transition, in cases.Input) (cases.Case, error)
+	ReviewDocument(ctx context.Context, by cases.Actor, docID string, in cases.ReviewInput) (cases.Document, error)
+	ProposeExtra(ctx context.Context, by cases.Actor, caseID string, in cases.ExtraInput) (cases.Extra, error)
+	ExtraCase(ctx context.Context, extraID string) (string, error)
+	DecideExtra(ctx context.Context, by cases.Actor, extraID string, approve bool) (cases.Extra, error)
+	Prices() cases.Prices
 }
 
 // authorize asks the policy about the case in the path and answers the refusal; it reports
@@ -44,6 +38,22 @@ func (s *Server) authorize(c *gin.Context, action access.Action) bool {
 		return false
 	}
 	return true
+}
+
+// actor is the subject of the request with the audit entry of where it came from, for a
+// domain method that writes its audit entry in its own transaction.
+func actor(c *gin.Context) cases.Actor {
+	return cases.Actor{Subject: subjectOf(c), Entry: entryFor(c, "", "", "", "")}
+}
+
+// recordStaffRead audits a staff member's read of health data (a case record, a listing, a
+// document list) before the answer is sent: a read of health data is an access. Applicants
+// reading their own cases are not staff and are not recorded here.
+func (s *Server) recordStaffRead(c *gin.Context, action, objectType, caseID string) error {
+	if !subjectOf(c).Role.Staff() {
+		return nil
+	}
+	return s.record(c, entryFor(c, action, objectType, caseID, caseID))
 }
 
 // POST /api/v1/cases: an applicant opens a draft.
@@ -69,51 +79,81 @@ func (s *Server) createCase(c *gin.Context) {
 	c.JSON(http.StatusCreated, cs)
 }
 
-// GET /api/v1/cases: the cases the caller may read, newest first.
+// GET /api/v1/cases?status=&overdue=true&sort=created|due: the cases the caller may read.
 func (s *Server) listCases(c *gin.Context) {
-	list, err := s.cfg.Cases.ListForSubject(c.Request.Context(), subjectOf(c))
+	opt := cases.ListOptions{Status: so.CaseStatus(c.Query("status")), Sort: cases.Sort(c.Query("sort"))}
+	if opt.Status != "" && !opt.Status.Valid() {
+		s.fail(c, invalid("status", "must be one of the case states"))
+		return
+	}
+	switch c.Query("overdue") {
+	case "", "false":
+	case "true":
+		opt.Overdue = true
+	default:
+		s.fail(c, invalid("overdue", "must be true or false"))
+		return
+	}
+	switch opt.Sort {
+	case "", cases.SortCreated, cases.SortDue:
+	default:
+		s.fail(c, invalid("sort", "must be created or due"))
+		return
+	}
+	list, err := s.cfg.Cases.List(c.Request.Context(), subjectOf(c), opt)
 	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.recordStaffRead(c, audit.ActionCaseList, "cases", ""); err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"cases": list})
 }
 
-// GET /api/v1/cases/{id}
+// GET /api/v1/cases/{id}: the case as the caller may see it, its checklist, history, extras
+// and balance. A reviewer without an active consent sees only that it waits for consent.
 func (s *Server) getCase(c *gin.Context) {
 	if !s.authorize(c, access.ActionCaseRead) {
 		return
 	}
-	ctx, id := c.Request.Context(), c.Param("id")
-	cs, err := s.cfg.Cases.Get(ctx, id)
+	d, err := s.cfg.Cases.Detail(c.Request.Context(), subjectOf(c), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	docs, err := s.cfg.Cases.DocumentsFor(ctx, subjectOf(c), id)
-	if err != nil {
+	if err := s.recordStaffRead(c, audit.ActionCaseRead, "case", c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
 	}
-	v := caseView{Case: cs, Checklist: make([]checklistItem, len(cases.Kinds))}
-	for i, k := range cases.Kinds {
-		v.Checklist[i].Kind = k
-		for _, d := range docs {
-			if d.Kind == k && d.Status == "available" {
-				v.Checklist[i].Present = true
-			}
-		}
-	}
-	c.JSON(http.StatusOK, v)
+	c.JSON(http.StatusOK, d)
 }
 
-// GET /api/v1/cases/{id}/documents: the documents the caller can see (a physician: their own).
+// GET /api/v1/cases/{id}/documents: the documents the caller can see (a physician: their own;
+// a reviewer: nothing before consent).
 func (s *Server) listDocuments(c *gin.Context) {
 	if !s.authorize(c, access.ActionDocumentList) {
 		return
 	}
-	docs, err := s.cfg.Cases.DocumentsFor(c.Request.Context(), subjectOf(c), c.Param("id"))
+	ctx, subj, id := c.Request.Context(), subjectOf(c), c.Param("id")
+	if subj.Role == so.RoleReviewer {
+		v, err := s.cfg.Cases.View(ctx, subj, id)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if v.Redacted() {
+			s.deny(c, audit.ActionDocumentList, "case", id, id, audit.ReasonConsent, errConsentRequired)
+			return
+		}
+	}
+	docs, err := s.cfg.Cases.DocumentsFor(ctx, subj, id)
 	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.recordStaffRead(c, audit.ActionDocumentList, "case", id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -132,13 +172,10 @@ func (s *Server) assignReviewer(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	var id string
-	err := s.audited(c, entryFor(c, audit.ActionCaseAssign, "case", c.Param("id"), c.Param("id")), func() (err error) {
-		id, err = s.cfg.Cases.Assign(c.Request.Context(), subjectOf(c), c.Param("id"), in.ReviewerEmail)
-		return err
-	})
+	id, err := s.cfg.Cases.Assign(c.Request.Context(), actor(c), c.Param("id"), in.ReviewerEmail)
 	if err != nil {
-		s.fail(c, err)
+		// A refused grant of access is recorded, whatever the reason.
+		s.failStep(c, audit.ActionCaseAssign, "case", c.Param("id"), c.Param("id"), err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"case_id": c.Param("id"), "reviewer_id": id, "reviewer_email": in.ReviewerEmail})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -21,7 +23,7 @@ import (
 // It does not authorize; handlers ask Policy first.
 type ConsentStore interface {
 	LatestForm(ctx context.Context, language string) (consent.Form, error)
-	Sign(ctx context.Context, caseID, formVersion, signerName, relationship, ip string) (consent.Consent, error)
+	Sign(ctx context.Context, caseID, formVersion, signerName string, relationship so.Relationship, ip string) (consent.Consent, error)
 	Countersign(ctx context.Context, caseID, caseManagerID string) (consent.Consent, error)
 	Withdraw(ctx context.Context, caseID string) (consent.Consent, error)
 	Current(ctx context.Context, caseID string) (consent.Consent, error)
@@ -35,20 +37,20 @@ const fhirJSON = "application/fhir+json"
 
 // consentView is the plain JSON answer of the consent routes.
 type consentView struct {
-	ID              string         `json:"id"`
-	CaseID          string         `json:"case_id"`
-	Status          consent.Status `json:"status"`
-	FormVersion     string         `json:"form_version"`
-	FormSHA256      string         `json:"form_sha256"` // hex
-	SignerName      string         `json:"signer_name"`
-	Relationship    string         `json:"relationship"`
-	SignedAt        time.Time      `json:"signed_at"`
-	SignedIP        string         `json:"signed_ip"`
-	CountersignedBy *string        `json:"countersigned_by,omitempty"`
-	CountersignedAt *time.Time     `json:"countersigned_at,omitempty"`
-	RejectedAt      *time.Time     `json:"rejected_at,omitempty"`
-	RejectionReason string         `json:"rejection_reason,omitempty"`
-	WithdrawnAt     *time.Time     `json:"withdrawn_at,omitempty"`
+	ID              string          `json:"id"`
+	CaseID          string          `json:"case_id"`
+	Status          consent.Status  `json:"status"`
+	FormVersion     string          `json:"form_version"`
+	FormSHA256      string          `json:"form_sha256"` // hex
+	SignerName      string          `json:"signer_name"`
+	Relationship    so.Relationship `json:"relationship"`
+	SignedAt        time.Time       `json:"signed_at"`
+	SignedIP        string          `json:"signed_ip"`
+	CountersignedBy *string         `json:"countersigned_by,omitempty"`
+	CountersignedAt *time.Time      `json:"countersigned_at,omitempty"`
+	RejectedAt      *time.Time      `json:"rejected_at,omitempty"`
+	RejectionReason string          `json:"rejection_reason,omitempty"`
+	WithdrawnAt     *time.Time      `json:"withdrawn_at,omitempty"`
 }
 
 func viewOfConsent(c consent.Consent) consentView {
@@ -120,28 +122,32 @@ func (s *Server) signConsent(c *gin.Context) {
 		return
 	}
 	var in struct {
-		SignerName   string `json:"signer_name"`
-		Relationship string `json:"relationship"`
+		SignerName   string          `json:"signer_name"`
+		Relationship so.Relationship `json:"relationship"`
 	}
 	if err := readJSON(c, &in); err != nil {
 		s.fail(c, err)
 		return
 	}
 	ctx, id := c.Request.Context(), c.Param("id")
-	cs, err := s.cfg.Cases.Get(ctx, id)
+	v, err := s.cfg.Cases.View(ctx, subjectOf(c), id)
+	if err == nil && v.Redacted() {
+		err = so.ErrNotFound
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	cs := v.Case
 	if in.Relationship != cs.ApplicantRelationship {
-		s.fail(c, invalid("relationship", "must be the case's applicant relationship, "+cs.ApplicantRelationship))
+		s.fail(c, invalid("relationship", "must be the case's applicant relationship, "+string(cs.ApplicantRelationship)))
 		return
 	}
 	if strings.TrimSpace(in.SignerName) == "" {
 		s.fail(c, invalid("signer_name", "is required: the signer's full name as typed"))
 		return
 	}
-	form, err := s.cfg.Consents.LatestForm(ctx, cs.Language)
+	form, err := s.cfg.Consents.LatestForm(ctx, string(cs.Language))
 	if errors.Is(err, consent.ErrNotFound) {
 		form, err = s.cfg.Consents.LatestForm(ctx, fallbackFormLanguage)
 	}

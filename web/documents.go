@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -31,13 +33,13 @@ type Vault interface {
 
 // ConsentGate answers whether a role may read a kind of document of a case now (*consent.Gate).
 type ConsentGate interface {
-	Check(ctx context.Context, caseID, role, kind string) error
+	Check(ctx context.Context, caseID string, role so.Role, kind so.DocumentKind) error
 }
 
 // Policy is the authorization policy (*access.Policy).
 type Policy interface {
 	Authorize(ctx context.Context, s access.Subject, a access.Action, caseID string) error
-	AuthorizeUpload(ctx context.Context, s access.Subject, caseID, kind string) error
+	AuthorizeUpload(ctx context.Context, s access.Subject, caseID string, kind so.DocumentKind) error
 	AuthorizeDocumentFacts(ctx context.Context, s access.Subject, a access.Action, d access.DocumentFacts) error
 }
 
@@ -58,19 +60,19 @@ func (s *Server) documentContent(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Consent.Check(ctx, doc.CaseID, string(subj.Role), doc.Kind); err != nil {
+	if err := s.cfg.Consent.Check(ctx, doc.CaseID, subj.Role, doc.Kind); err != nil {
 		switch {
 		case errors.Is(err, consent.ErrNoConsent):
 			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonConsent, errConsentRequired)
 		case errors.Is(err, consent.ErrRoleNotAllowed):
-			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonRole, access.ErrForbidden)
+			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonRole, so.ErrForbidden)
 		default:
-			s.fail(c, errors.Join(ErrUnavailable, err)) // the gate cannot answer: fail closed
+			s.fail(c, errors.Join(so.ErrUnavailable, err)) // the gate cannot answer: fail closed
 		}
 		return
 	}
 	if stored == nil { // not available (yet)
-		s.fail(c, cases.ErrNotFound)
+		s.fail(c, so.ErrNotFound)
 		return
 	}
 	content, size, err := s.cfg.Vault.Open(ctx, id, stored.ObjectKey, stored.EncryptedSize)
@@ -80,7 +82,7 @@ func (s *Server) documentContent(c *gin.Context) {
 		if aerr := s.record(c, e); aerr != nil {
 			err = aerr
 		}
-		s.fail(c, errors.Join(ErrUnavailable, err))
+		s.fail(c, errors.Join(so.ErrUnavailable, err))
 		return
 	}
 	if doc.Size != nil && *doc.Size != size {
@@ -255,7 +257,7 @@ func (b *documentBody) Close() error {
 func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction string) (cases.Document, *cases.Stored, bool) {
 	ctx, subj, id := c.Request.Context(), subjectOf(c), c.Param("id")
 	rec, err := s.cfg.Documents.StoredDocument(ctx, id)
-	if err != nil && !errors.Is(err, cases.ErrNotFound) {
+	if err != nil && !errors.Is(err, so.ErrNotFound) {
 		s.fail(c, err)
 		return cases.Document{}, nil, false
 	}
@@ -298,7 +300,7 @@ func (s *Server) deleteDocument(c *gin.Context) {
 		return
 	}
 	if stored == nil {
-		s.fail(c, cases.ErrNotFound)
+		s.fail(c, so.ErrNotFound)
 		return
 	}
 	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
@@ -309,7 +311,7 @@ func (s *Server) deleteDocument(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.cfg.Documents.Forget(ctx, id); err != nil && !errors.Is(err, cases.ErrNotFound) {
+	if err := s.cfg.Documents.Forget(ctx, id); err != nil && !errors.Is(err, so.ErrNotFound) {
 		s.fail(c, err)
 		return
 	}

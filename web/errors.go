@@ -2,8 +2,7 @@ package web
 
 import (
 	"github.com/gin-gonic/gin"
-
-	"github.com/secondopinion/secondopinion/cases"
+	so "github.com/secondopinion/secondopinion"
 )
 
 // errorBody is the JSON shape of every error answer.
@@ -12,7 +11,9 @@ type errorBody struct {
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
 	// Fields lists each invalid field of a 400 "invalid" answer.
-	Fields []cases.FieldError `json:"fields,omitempty"`
+	Fields []so.FieldError `json:"fields,omitempty"`
+	// Status is the case's current status of a 409 "state" answer.
+	Status so.CaseStatus `json:"status,omitempty"`
 }
 
 // writeError answers with the error JSON and stops the handler chain. Messages are for

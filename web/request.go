@@ -7,17 +7,16 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
+	so "github.com/secondopinion/secondopinion"
 
-	"github.com/secondopinion/secondopinion/access"
-	"github.com/secondopinion/secondopinion/cases"
+	"github.com/gin-gonic/gin"
 )
 
 // maxJSONBody bounds a JSON request body of the API.
 const maxJSONBody = 64 << 10
 
 // readJSON decodes the request body, one JSON object without unknown fields, into v. A bad
-// body is a *cases.ValidationError, answered 400 with the field it concerns.
+// body is an so.EInvalid error, answered 400 with the field it concerns.
 func readJSON(c *gin.Context, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
 	if err != nil {
@@ -40,14 +39,16 @@ func readJSON(c *gin.Context, v any) error {
 
 // invalid is a 400 naming one field ("" for the body as a whole).
 func invalid(field, message string) error {
-	return &cases.ValidationError{Fields: []cases.FieldError{{Field: field, Message: message}}}
+	e := so.Invalid()
+	e.AddField(field, "%s", message)
+	return e
 }
 
-// fieldErr turns a bare access.ErrInvalid (a malformed email, say) into a 400 naming field;
+// fieldErr turns a bare so.ErrInvalid (a malformed email, say) into a 400 naming field;
 // other errors pass unchanged.
 func fieldErr(err error, field, message string) error {
-	var ve *cases.ValidationError
-	if errors.Is(err, access.ErrInvalid) && !errors.As(err, &ve) {
+	var e *so.Error
+	if errors.As(err, &e) && e.Code == so.EInvalid && len(e.Fields) == 0 {
 		return invalid(field, message)
 	}
 	return err

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
+	so "github.com/secondopinion/secondopinion"
 
-	"github.com/secondopinion/secondopinion/cases"
+	"github.com/gin-gonic/gin"
 )
 
 type loginBody struct {
@@ -42,7 +42,7 @@ func TestReadJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := decode(tt.body)
-		var ve *cases.ValidationError
+		var ve *so.Error
 		switch {
 		case tt.ok && err != nil:
 			t.Errorf("%.40q: %v", tt.body, err)
@@ -75,7 +75,7 @@ func FuzzReadJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		v, err := decode(body)
-		var ve *cases.ValidationError
+		var ve *so.Error
 		if err != nil && !errors.As(err, &ve) {
 			t.Fatalf("error %v is not a validation error", err)
 		}

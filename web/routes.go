@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/secondopinion/secondopinion/cases"
 )
 
 // routes is the single route table of the service.
@@ -44,6 +45,13 @@ func (s *Server) routes() {
 	work.GET("/cases/:id", s.getCase)
 	work.GET("/cases/:id/documents", s.listDocuments)
 	work.POST("/cases/:id/assignments", s.assignReviewer)
+	for _, t := range cases.Transitions {
+		work.POST("/cases/:id/"+string(t), s.transition(t))
+	}
+	work.POST("/documents/:id/review", s.reviewDocument)
+	work.POST("/cases/:id/extras", s.proposeExtra)
+	work.POST("/extras/:id/approve", s.decideExtra(true))
+	work.POST("/extras/:id/decline", s.decideExtra(false))
 	work.POST("/cases/:id/invitations", s.invite)
 	work.GET("/cases/:id/invitations", s.listInvitations)
 	work.DELETE("/invitations/:id", s.revokeInvitation)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/secondopinion/secondopinion/access"
@@ -30,10 +32,10 @@ type SignInLinks interface {
 
 // sessionView is the answer of every route that opens a session, and of GET /session.
 type sessionView struct {
-	Role               access.Role `json:"role"`
-	Email              string      `json:"email"`
-	NeedsTOTPEnrolment bool        `json:"needs_totp_enrolment"`
-	CaseID             string      `json:"case_id,omitempty"` // a physician's one case
+	Role               so.Role `json:"role"`
+	Email              string  `json:"email"`
+	NeedsTOTPEnrolment bool    `json:"needs_totp_enrolment"`
+	CaseID             string  `json:"case_id,omitempty"` // a physician's one case
 }
 
 func viewOf(s access.Subject) sessionView {
@@ -198,7 +200,7 @@ func setSessionCookie(c *gin.Context, raw string) {
 // every route but the session's own: the Policy refuses it too, this covers the listings.
 func (s *Server) requireSecondFactor(c *gin.Context) {
 	if subj := subjectOf(c); subj.Role.Staff() && !subj.TOTPSatisfied {
-		s.fail(c, access.ErrTOTPRequired)
+		s.fail(c, so.ErrTOTPRequired)
 		return
 	}
 	c.Next()

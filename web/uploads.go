@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/gin-gonic/gin"
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/upload"
 )
 
@@ -78,20 +79,20 @@ func (s *Server) guardUpload(c *gin.Context) {
 	subj := subjectOf(c)
 	info, err := s.cfg.Uploads.Info(ctx, c.Param("id"))
 	if errors.Is(err, handler.ErrNotFound) {
-		s.fail(c, access.ErrNotFound)
+		s.fail(c, so.ErrNotFound)
 		return
 	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	mine := (subj.Role == access.RolePhysician && info.UploaderInvitation != "" && info.UploaderInvitation == subj.InvitationID) ||
-		(subj.Role != access.RolePhysician && info.UploaderAccount != "" && info.UploaderAccount == subj.AccountID)
+	mine := (subj.Role == so.RolePhysician && info.UploaderInvitation != "" && info.UploaderInvitation == subj.InvitationID) ||
+		(subj.Role != so.RolePhysician && info.UploaderAccount != "" && info.UploaderAccount == subj.AccountID)
 	if !mine {
-		s.fail(c, access.ErrNotFound)
+		s.fail(c, so.ErrNotFound)
 		return
 	}
-	if err := s.cfg.Policy.AuthorizeUpload(ctx, subj, info.CaseID, info.Kind); err != nil {
+	if err := s.cfg.Policy.AuthorizeUpload(ctx, subj, info.CaseID, so.DocumentKind(info.Kind)); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secondopinion/secondopinion/access"
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/consent"
 )
 
@@ -27,8 +28,8 @@ const missingCase = "0b8e3a0c-2f4e-4c1a-9a43-8d2b6c1f0e77"
 // assigned; any case for the case manager, the DPO and the admin) and B another one.
 type accessWorld struct {
 	*apiServer
-	cookies    map[access.Role]who // signed in with a session cookie
-	tokens     map[access.Role]who // the same accounts with API tokens (no physician)
+	cookies    map[so.Role]who // signed in with a session cookie
+	tokens     map[so.Role]who // the same accounts with API tokens (no physician)
 	caseA      string
 	caseB      string
 	bob        who               // the other applicant
@@ -41,41 +42,41 @@ const password = "correct horse battery staple"
 
 func newAccessWorld(t *testing.T) *accessWorld {
 	a := bootAPI(t)
-	w := &accessWorld{apiServer: a, cookies: map[access.Role]who{}, tokens: map[access.Role]who{},
+	w := &accessWorld{apiServer: a, cookies: map[so.Role]who{}, tokens: map[so.Role]who{},
 		docs: map[string]string{}, content: map[string][]byte{}}
 	ctx := context.Background()
 
 	// Applicants: Ann with a password, Bob (no password) with an email sign-in link.
-	a.account("ann@example.org", access.RoleApplicant, password)
-	a.account("bob@example.org", access.RoleApplicant, "")
+	a.account("ann@example.org", so.RoleApplicant, password)
+	a.account("bob@example.org", so.RoleApplicant, "")
 	ann, view := a.login("ann@example.org", password, "")
 	if view["role"] != "applicant" || view["needs_totp_enrolment"] != false {
 		t.Fatalf("applicant login: %v", view)
 	}
-	w.cookies[access.RoleApplicant] = who{name: "applicant", cookie: ann}
+	w.cookies[so.RoleApplicant] = who{name: "applicant", cookie: ann}
 	bob := who{name: "bob", cookie: a.linkSignIn("bob@example.org")}
 
 	// Staff: password, then TOTP enrolment with codes computed from the secret.
-	staff := map[access.Role]string{access.RoleCaseManager: "cm@example.org", access.RoleReviewer: "rita@example.org",
-		access.RoleDPO: "dpo@example.org", access.RoleAdmin: "admin@example.org"}
+	staff := map[so.Role]string{so.RoleCaseManager: "cm@example.org", so.RoleReviewer: "rita@example.org",
+		so.RoleDPO: "dpo@example.org", so.RoleAdmin: "admin@example.org"}
 	var cmID string
 	for _, r := range slices.Sorted(maps.Keys(staff)) {
 		id := a.account(staff[r], r, password)
-		if r == access.RoleCaseManager {
+		if r == so.RoleCaseManager {
 			cmID = id
 		}
 		c, _ := a.enrol(staff[r], password)
 		w.cookies[r] = who{name: string(r), cookie: c}
 	}
-	a.account("rex@example.org", access.RoleReviewer, "") // assigned by the matrix, never signs in
+	a.account("rex@example.org", so.RoleReviewer, "") // assigned by the matrix, never signs in
 
-	w.caseA = a.newCase(w.cookies[access.RoleApplicant], "Maria")
+	w.caseA = a.newCase(w.cookies[so.RoleApplicant], "Maria")
 	w.caseB = a.newCase(bob, "Lucia")
-	a.do(w.cookies[access.RoleCaseManager], "POST", "/api/v1/cases/"+w.caseA+"/assignments",
+	a.do(w.cookies[so.RoleCaseManager], "POST", "/api/v1/cases/"+w.caseA+"/assignments",
 		map[string]string{"reviewer_email": "rita@example.org"}).want(t, 201, "assign Rita")
 
 	// The physician: invited by Ann, signed in by redeeming the link (the same one was mailed).
-	inv := a.do(w.cookies[access.RoleApplicant], "POST", "/api/v1/cases/"+w.caseA+"/invitations",
+	inv := a.do(w.cookies[so.RoleApplicant], "POST", "/api/v1/cases/"+w.caseA+"/invitations",
 		map[string]string{"email": "dr.verdi@example.org"}).want(t, 201, "invite").json(t)
 	w.invitation = inv["id"].(string)
 	tok := tokenOf(t, inv["invitation_url"].(string))
@@ -87,7 +88,7 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	if v := r.json(t); v["role"] != "physician" || v["case_id"] != w.caseA {
 		t.Fatalf("physician session %v", v)
 	}
-	w.cookies[access.RolePhysician] = who{name: "physician", cookie: doc}
+	w.cookies[so.RolePhysician] = who{name: "physician", cookie: doc}
 
 	// Documents, uploaded through tus: Ann's and the physician's to A, Bob's to B.
 	for _, d := range []struct {
@@ -96,8 +97,8 @@ func newAccessWorld(t *testing.T) *accessWorld {
 		caseID string
 		kind   string
 	}{
-		{"ann", w.cookies[access.RoleApplicant], w.caseA, "identity_document"},
-		{"dr", w.cookies[access.RolePhysician], w.caseA, "cover_letter"},
+		{"ann", w.cookies[so.RoleApplicant], w.caseA, "identity_document"},
+		{"dr", w.cookies[so.RolePhysician], w.caseA, "cover_letter"},
 		{"bob", bob, w.caseB, "identity_document"},
 	} {
 		w.content[d.name] = []byte("%PDF-1.7\n% the " + d.kind + " of " + d.name + "\n%%EOF\n")
@@ -114,8 +115,8 @@ func newAccessWorld(t *testing.T) *accessWorld {
 		t.Fatal(err)
 	}
 
-	for r, email := range map[access.Role]string{access.RoleApplicant: "ann@example.org", access.RoleCaseManager: "cm@example.org",
-		access.RoleReviewer: "rita@example.org", access.RoleDPO: "dpo@example.org", access.RoleAdmin: "admin@example.org"} {
+	for r, email := range map[so.Role]string{so.RoleApplicant: "ann@example.org", so.RoleCaseManager: "cm@example.org",
+		so.RoleReviewer: "rita@example.org", so.RoleDPO: "dpo@example.org", so.RoleAdmin: "admin@example.org"} {
 		_, raw, err := a.m.access.Tokens.Issue(ctx, email, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
@@ -126,8 +127,8 @@ func newAccessWorld(t *testing.T) *accessWorld {
 }
 
 // roles in the column order of the tables below.
-var roles = []access.Role{access.RoleApplicant, access.RolePhysician, access.RoleCaseManager, access.RoleReviewer,
-	access.RoleDPO, access.RoleAdmin}
+var roles = []so.Role{so.RoleApplicant, so.RolePhysician, so.RoleCaseManager, so.RoleReviewer,
+	so.RoleDPO, so.RoleAdmin}
 
 // caseMatrix is every case route's status for each role on the related case (A), another
 // case (B) and a missing one: the policy of access's package documentation, over HTTP.
@@ -188,7 +189,7 @@ func parseMatrix(t *testing.T, table string, per int) []matrixRow {
 // gets 401.
 func TestAccessMatrix(t *testing.T) {
 	w := newAccessWorld(t)
-	cm := w.tokens[access.RoleCaseManager]
+	cm := w.tokens[so.RoleCaseManager]
 	rows := parseMatrix(t, caseMatrix, 3)
 	bodies := map[string]any{
 		"/cases/{id}/assignments": map[string]string{"reviewer_email": "rex@example.org"},
@@ -212,7 +213,7 @@ func TestAccessMatrix(t *testing.T) {
 
 	for _, pass := range []struct {
 		name    string
-		callers map[access.Role]who
+		callers map[so.Role]who
 	}{{"cookie", w.cookies}, {"token", w.tokens}} {
 		t.Run(pass.name, func(t *testing.T) {
 			for _, row := range rows {
@@ -251,14 +252,14 @@ func TestAccessMatrix(t *testing.T) {
 		caseID string
 		kind   string
 	}{
-		{"ann", w.cookies[access.RoleApplicant], w.caseA, "identity_document"},
-		{"dr", w.cookies[access.RolePhysician], w.caseA, "cover_letter"},
+		{"ann", w.cookies[so.RoleApplicant], w.caseA, "identity_document"},
+		{"dr", w.cookies[so.RolePhysician], w.caseA, "cover_letter"},
 		{"bob", w.bob, w.caseB, "identity_document"},
 		{"missing", who{}, "", ""},
 	}
 	for _, pass := range []struct {
 		name    string
-		callers map[access.Role]who
+		callers map[so.Role]who
 	}{{"cookie", w.cookies}, {"token", w.tokens}} {
 		t.Run("documents by "+pass.name, func(t *testing.T) {
 			for _, row := range docRows {
@@ -284,7 +285,7 @@ func TestAccessMatrix(t *testing.T) {
 						case exp == 200 && !bytes.Equal(r.body, w.content[col.name]):
 							t.Errorf("%s: body %q", cell, r.body)
 						case exp == 204:
-							w.do(w.cookies[access.RoleCaseManager], "GET", "/api/v1/documents/"+id+"/content", nil).
+							w.do(w.cookies[so.RoleCaseManager], "GET", "/api/v1/documents/"+id+"/content", nil).
 								want(t, 404, cell+": the erased document")
 						case exp == 404:
 							got := r.json(t)
@@ -336,9 +337,9 @@ func TestListingsFollowPolicy(t *testing.T) {
 	}
 	both := []string{w.caseA, w.caseB}
 	slices.Sort(both)
-	wantCases := map[access.Role][]string{
-		access.RoleApplicant: {w.caseA}, access.RolePhysician: nil, access.RoleCaseManager: both,
-		access.RoleReviewer: {w.caseA}, access.RoleDPO: both, access.RoleAdmin: nil,
+	wantCases := map[so.Role][]string{
+		so.RoleApplicant: {w.caseA}, so.RolePhysician: nil, so.RoleCaseManager: both,
+		so.RoleReviewer: {w.caseA}, so.RoleDPO: both, so.RoleAdmin: nil,
 	}
 	for _, role := range roles {
 		for _, caller := range []who{w.cookies[role], w.tokens[role]} {
@@ -355,9 +356,9 @@ func TestListingsFollowPolicy(t *testing.T) {
 	// Documents of case A: the physician sees only what the invitation uploaded.
 	onA := []string{w.docs["ann"], w.docs["dr"]}
 	slices.Sort(onA)
-	wantDocs := map[access.Role][]string{
-		access.RoleApplicant: onA, access.RolePhysician: {w.docs["dr"]}, access.RoleCaseManager: onA,
-		access.RoleReviewer: onA, access.RoleDPO: onA,
+	wantDocs := map[so.Role][]string{
+		so.RoleApplicant: onA, so.RolePhysician: {w.docs["dr"]}, so.RoleCaseManager: onA,
+		so.RoleReviewer: onA, so.RoleDPO: onA, // case A's consent is active
 	}
 	for role, want := range wantDocs {
 		r := w.do(w.cookies[role], "GET", "/api/v1/cases/"+w.caseA+"/documents", nil).want(t, 200, "documents")
@@ -365,7 +366,7 @@ func TestListingsFollowPolicy(t *testing.T) {
 			t.Errorf("%s sees documents %v, want %v", role, got, want)
 		}
 	}
-	d := w.do(w.cookies[access.RolePhysician], "GET", "/api/v1/cases/"+w.caseA+"/documents", nil).json(t)["documents"].([]any)[0].(map[string]any)
+	d := w.do(w.cookies[so.RolePhysician], "GET", "/api/v1/cases/"+w.caseA+"/documents", nil).json(t)["documents"].([]any)[0].(map[string]any)
 	for _, k := range []string{"id", "kind", "filename", "size", "sha256", "status", "uploaded_at"} {
 		if _, ok := d[k]; !ok {
 			t.Errorf("document lacks %q: %v", k, d)
@@ -377,14 +378,16 @@ func TestListingsFollowPolicy(t *testing.T) {
 		t.Errorf("document %v", d)
 	}
 
-	// The case: its checklist says which kinds have a document; the deadlines are not kept yet.
-	c := w.do(w.cookies[access.RoleApplicant], "GET", "/api/v1/cases/"+w.caseA, nil).want(t, 200, "get case").json(t)
-	present := map[string]bool{}
+	// The case: its checklist says where each kind it needs (or has) stands; no clock runs
+	// before submission.
+	c := w.do(w.cookies[so.RoleApplicant], "GET", "/api/v1/cases/"+w.caseA, nil).want(t, 200, "get case").json(t)
+	state := map[string]string{}
 	for _, item := range c["checklist"].([]any) {
 		m := item.(map[string]any)
-		present[m["kind"].(string)] = m["present"].(bool)
+		state[m["kind"].(string)] = m["state"].(string)
 	}
-	if len(present) != 12 || !present["identity_document"] || !present["cover_letter"] || present["histology_report"] {
+	if state["identity_document"] != "uploaded" || state["cover_letter"] != "uploaded" || state["histology_report"] != "missing" ||
+		state["consent_form"] != "missing" {
 		t.Errorf("checklist %v", c["checklist"])
 	}
 	if c["id"] != w.caseA || c["status"] != "draft" || c["triage_due_at"] != nil || c["report_due_at"] != nil {
@@ -404,7 +407,7 @@ func TestCreateCase(t *testing.T) {
 			t.Errorf("%s creating a case: %d %s", role, r.status, r.body)
 		}
 	}
-	ann := w.cookies[access.RoleApplicant]
+	ann := w.cookies[so.RoleApplicant]
 	r := w.do(ann, "POST", "/api/v1/cases", map[string]any{
 		"patient":                map[string]string{"given_name": "Giulia", "family_name": "Bianchi", "birth_date": "2015-01-01"},
 		"applicant_relationship": "self", "consultation_types": []string{"surgical", "magic"}, "language": "fr",
@@ -425,7 +428,7 @@ func TestCreateCase(t *testing.T) {
 		t.Errorf("case %v", c)
 	}
 	// Assigning someone who is not an enabled reviewer is a 400 naming the field.
-	r = w.do(w.cookies[access.RoleCaseManager], "POST", "/api/v1/cases/"+id+"/assignments", map[string]string{"reviewer_email": "ann@example.org"})
+	r = w.do(w.cookies[so.RoleCaseManager], "POST", "/api/v1/cases/"+id+"/assignments", map[string]string{"reviewer_email": "ann@example.org"})
 	if r.status != 400 || !strings.Contains(string(r.body), `"field":"reviewer_email"`) {
 		t.Errorf("assigning an applicant: %d %s", r.status, r.body)
 	}
@@ -439,7 +442,7 @@ func TestCreateCase(t *testing.T) {
 // redeemed or revoked link does not work again.
 func TestInvitationLifecycle(t *testing.T) {
 	w := newAccessWorld(t)
-	ann, doc := w.cookies[access.RoleApplicant], w.cookies[access.RolePhysician]
+	ann, doc := w.cookies[so.RoleApplicant], w.cookies[so.RolePhysician]
 	list := w.do(ann, "GET", "/api/v1/cases/"+w.caseA+"/invitations", nil).want(t, 200, "list").json(t)["invitations"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["id"] != w.invitation || list[0].(map[string]any)["redeemed_at"] == nil {
 		t.Fatalf("invitations %v", list)

@@ -27,9 +27,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secondopinion/secondopinion/access"
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/audit"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // minioCounter is a reverse proxy in front of MinIO that counts the requests for each path.
@@ -70,7 +71,7 @@ func (mc *minioCounter) reads(bucket, key string) int {
 
 // tokenFor adds an account (no password) and returns an API token for it, and its id. Tokens
 // count as a passed second factor, as for automation.
-func (a *apiServer) tokenFor(email string, role access.Role) (who, string) {
+func (a *apiServer) tokenFor(email string, role so.Role) (who, string) {
 	a.t.Helper()
 	id := a.account(email, role, "")
 	_, raw, err := a.m.access.Tokens.Issue(context.Background(), email, time.Hour)
@@ -138,10 +139,10 @@ func newGateWorld(t *testing.T) *gateWorld {
 	counter := newMinIOCounter(t, bucket.Endpoint)
 	a := bootAPIWith(t, db, bucket, func(v map[string]string) { v["SO_MINIO_ENDPOINT"] = counter.endpoint() })
 	w := &gateWorld{apiServer: a, bucket: bucket, counter: counter}
-	w.applicant, w.applicantID = a.tokenFor("ann@example.org", access.RoleApplicant)
-	w.cm, w.cmID = a.tokenFor("cm@example.org", access.RoleCaseManager)
-	w.reviewer, w.reviewerID = a.tokenFor("rita@example.org", access.RoleReviewer)
-	w.dpo, _ = a.tokenFor("dpo@example.org", access.RoleDPO)
+	w.applicant, w.applicantID = a.tokenFor("ann@example.org", so.RoleApplicant)
+	w.cm, w.cmID = a.tokenFor("cm@example.org", so.RoleCaseManager)
+	w.reviewer, w.reviewerID = a.tokenFor("rita@example.org", so.RoleReviewer)
+	w.dpo, _ = a.tokenFor("dpo@example.org", so.RoleDPO)
 	w.caseID = a.newCase(w.applicant, "Maria")
 	w.content = []byte("%PDF-1.7\n% the clinical history of Maria\n%%EOF\n")
 	w.docID = a.upload(w.applicant, w.caseID, "clinical_history", w.content)
@@ -300,7 +301,7 @@ func TestConsentGateOverHTTP(t *testing.T) {
 // content; once the log is writable again the same read answers the document.
 func TestDocumentReadFailsClosedWithoutAudit(t *testing.T) {
 	a := bootAPI(t)
-	ann, _ := a.tokenFor("ann@example.org", access.RoleApplicant)
+	ann, _ := a.tokenFor("ann@example.org", so.RoleApplicant)
 	caseID := a.newCase(ann, "Maria")
 	content := []byte("%PDF-1.7\n% histology of Maria\n%%EOF\n")
 	doc := a.upload(ann, caseID, "histology_report", content)
@@ -345,8 +346,8 @@ func TestDocumentReadFailsClosedWithoutAudit(t *testing.T) {
 func TestAuditVerifyFindsTampering(t *testing.T) {
 	a := bootAPI(t)
 	ctx := context.Background()
-	ann, _ := a.tokenFor("ann@example.org", access.RoleApplicant)
-	dpo, _ := a.tokenFor("dpo@example.org", access.RoleDPO)
+	ann, _ := a.tokenFor("ann@example.org", so.RoleApplicant)
+	dpo, _ := a.tokenFor("dpo@example.org", so.RoleDPO)
 	caseID := a.newCase(ann, "Maria")
 	a.upload(ann, caseID, "clinical_history", []byte("%PDF-1.7\n%%EOF\n")) // upload.create, upload.finish
 	a.do(nobody, "GET", "/api/v1/cases/"+caseID, nil).want(t, 401, "nobody")
@@ -418,7 +419,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 // audited; sign-ins are audited; nobody else reads the log, and the DPO reads no documents.
 func TestDPOAuditAPI(t *testing.T) {
 	w := newGateWorld(t)
-	other, _ := w.tokenFor("bob@example.org", access.RoleApplicant)
+	other, _ := w.tokenFor("bob@example.org", so.RoleApplicant)
 	otherCase := w.newCase(other, "Lucia")
 	w.upload(other, otherCase, "clinical_history", []byte("%PDF-1.7\n% Lucia\n%%EOF\n"))
 	content := "/api/v1/documents/" + w.docID + "/content"
@@ -426,7 +427,7 @@ func TestDPOAuditAPI(t *testing.T) {
 	w.do(w.applicant, "POST", "/api/v1/cases/"+w.caseID+"/consent/signature",
 		map[string]string{"signer_name": "Maria Rossi", "relationship": "self"}).want(t, 201, "sign")
 	w.do(w.applicant, "GET", content, nil).want(t, 200, "the applicant reads their document")
-	w.account("carla@example.org", access.RoleApplicant, password)
+	w.account("carla@example.org", so.RoleApplicant, password)
 	w.login("carla@example.org", password, "")
 	w.do(nobody, "POST", "/api/v1/session", map[string]string{"email": "carla@example.org", "password": "wrong password!"}).
 		want(t, 401, "wrong password")

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/secondopinion/secondopinion/access"
+	so "github.com/secondopinion/secondopinion"
 )
 
 // Granting access is audited before it takes effect: a reviewer's assignment, an invitation and
@@ -12,14 +12,14 @@ import (
 func TestGrantsAreAudited(t *testing.T) {
 	a := bootAPI(t)
 	const pw = "correct horse battery staple"
-	a.account("owner@example.org", access.RoleApplicant, pw)
+	a.account("owner@example.org", so.RoleApplicant, pw)
 	ownerCookie, _ := a.login("owner@example.org", pw, "")
 	owner := who{name: "owner", cookie: ownerCookie}
 	caseID := a.newCase(owner, "Ada")
-	cmID := a.account("cm@example.org", access.RoleCaseManager, pw)
+	cmID := a.account("cm@example.org", so.RoleCaseManager, pw)
 	cmCookie, _ := a.enrol("cm@example.org", pw)
 	cm := who{name: "case manager", cookie: cmCookie}
-	a.account("rev@example.org", access.RoleReviewer, pw)
+	a.account("rev@example.org", so.RoleReviewer, pw)
 
 	a.do(cm, "POST", "/api/v1/cases/"+caseID+"/assignments", map[string]string{"reviewer_email": "rev@example.org"}).want(t, 201, "assign")
 	a.do(cm, "POST", "/api/v1/cases/"+caseID+"/assignments", map[string]string{"reviewer_email": "owner@example.org"}).want(t, 400, "assign a non-reviewer")
@@ -40,8 +40,7 @@ func TestGrantsAreAudited(t *testing.T) {
 	}
 	want := []row{
 		{"case.assign", "account:" + cmID, caseID, 0},
-		{"case.assign", "account:" + cmID, caseID, 0}, // the refused one: recorded before, then its failure
-		{"case.assign", "account:" + cmID, caseID, 4},
+		{"case.assign", "account:" + cmID, caseID, 4}, // the refused one
 		{"invitation.create", "", caseID, 0},
 		{"invitation.revoke", "", "", 0},
 		{"auth.logout", "", "", 0},
@@ -58,7 +57,7 @@ func TestGrantsAreAudited(t *testing.T) {
 			t.Errorf("entry %d = %+v, want %+v", i, got, w)
 		}
 	}
-	if rows[3].Actor == rows[0].Actor || rows[3].Actor == "" || rows[5].Actor != rows[3].Actor {
+	if rows[2].Actor == rows[0].Actor || rows[2].Actor == "" || rows[4].Actor != rows[2].Actor {
 		t.Errorf("invitation and logout entries should name the owner: %+v", rows)
 	}
 }

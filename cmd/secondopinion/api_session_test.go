@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 )
 
@@ -16,7 +18,7 @@ import (
 // issues a new session id and ends the one the browser came with, and logout ends it.
 func TestSessionCookieAndLogout(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("ann@example.org", so.RoleApplicant, password)
 	r := a.do(nobody, "POST", "/api/v1/session", map[string]string{"email": "ann@example.org", "password": password}).
 		want(t, 200, "login")
 	first, ck := r.sessionCookie(t)
@@ -58,7 +60,7 @@ func TestSessionCookieAndLogout(t *testing.T) {
 // cookie does not stand in the way of signing in again.
 func TestSessionTimeouts(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("ann@example.org", so.RoleApplicant, password)
 
 	c, _ := a.login("ann@example.org", password, "")
 	for range 3 {
@@ -88,7 +90,7 @@ func TestSessionTimeouts(t *testing.T) {
 // Disabling an account (users disable) ends its sessions and refuses its logins at once.
 func TestDisableEndsSessions(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("ann@example.org", so.RoleApplicant, password)
 	c, _ := a.login("ann@example.org", password, "")
 	a.do(who{cookie: c}, "GET", "/api/v1/cases", nil).want(t, 200, "before disable")
 	var out bytes.Buffer
@@ -108,10 +110,10 @@ func TestDisableEndsSessions(t *testing.T) {
 // totp_required elsewhere); enrolment rotates the session; a code works once.
 func TestStaffTOTP(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("ann@example.org", so.RoleApplicant, password)
 	ann, _ := a.login("ann@example.org", password, "")
 	caseID := a.newCase(who{cookie: ann}, "Maria")
-	a.account("cm@example.org", access.RoleCaseManager, password)
+	a.account("cm@example.org", so.RoleCaseManager, password)
 
 	pending, view := a.login("cm@example.org", password, "")
 	if view["role"] != "case_manager" || view["needs_totp_enrolment"] != true {
@@ -158,7 +160,7 @@ func TestStaffTOTP(t *testing.T) {
 // The client address is throttled too.
 func TestLoginThrottling(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("ann@example.org", so.RoleApplicant, password)
 	login := func(email, pw string) reply {
 		return a.do(nobody, "POST", "/api/v1/session", map[string]string{"email": email, "password": pw})
 	}
@@ -211,8 +213,8 @@ func TestLoginThrottling(t *testing.T) {
 // link works once.
 func TestSignInLinks(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, "")
-	a.account("cm@example.org", access.RoleCaseManager, password)
+	a.account("ann@example.org", so.RoleApplicant, "")
+	a.account("cm@example.org", so.RoleCaseManager, password)
 	var body []byte
 	for _, email := range []string{"ann@example.org", "nobody@example.org", "cm@example.org"} {
 		r := a.do(nobody, "POST", "/api/v1/signin-links", map[string]string{"email": email}).want(t, 202, email)
@@ -243,7 +245,7 @@ func TestSignInLinks(t *testing.T) {
 // the same request from the service's own origin, or from an API client, passes.
 func TestCrossOriginRefused(t *testing.T) {
 	a := bootAPI(t)
-	a.account("ann@example.org", access.RoleApplicant, password)
+	a.account("ann@example.org", so.RoleApplicant, password)
 	c, _ := a.login("ann@example.org", password, "")
 	ann := who{cookie: c}
 	body := map[string]any{

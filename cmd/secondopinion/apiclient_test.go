@@ -31,8 +31,10 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // testClock is the service's clock in these tests: it moves only when told.
@@ -185,7 +187,7 @@ func (r reply) want(t *testing.T, status int, what string) reply {
 }
 
 // account adds an account with a password through the domain (the CLI has its own tests).
-func (a *apiServer) account(email string, role access.Role, password string) string {
+func (a *apiServer) account(email string, role so.Role, password string) string {
 	a.t.Helper()
 	ctx := context.Background()
 	id, err := a.m.access.Accounts.Add(ctx, email, role, "")

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // PostgreSQL driver
 	"github.com/minio/minio-go/v7"
@@ -26,8 +28,8 @@ import (
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
-	"github.com/secondopinion/secondopinion/cmd/schema"
 	"github.com/secondopinion/secondopinion/consent"
+	"github.com/secondopinion/secondopinion/internal/schema"
 	"github.com/secondopinion/secondopinion/upload"
 	"github.com/secondopinion/secondopinion/vault"
 	"github.com/secondopinion/secondopinion/web"
@@ -40,10 +42,11 @@ type Main struct {
 	Logger *slog.Logger
 	Addr   string // the address the server listens on, set by Run
 
-	db     *sqlx.DB
-	minio  *minio.Client
-	cases  *cases.Cases
-	access *access.Service
+	db          *sqlx.DB
+	minio       *minio.Client
+	cases       *cases.Cases
+	access      *access.Service
+	consentGate *consent.Gate
 
 	keys         *vault.Keys
 	audit        *audit.Writer
@@ -112,6 +115,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "secondopinion_cases_overdue",
+		Help: "Cases whose running working-day clock (triage or report) is past due.",
+	}, m.overdueCases))
 	var h http.Handler = web.New(web.Config{
 		Logger:   m.Logger,
 		Registry: reg,
@@ -124,7 +131,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Sessions:  m.access.Sessions,
 		Policy:    m.access.Policy,
 		Audit:     m.audit,
-		Consent:   consent.NewGate(m.db),
+		Consent:   m.consentGate,
 		Documents: m.cases,
 		Vault:     &vault.Documents{Keys: m.keys, Client: m.minio, Bucket: cfg.MinIOBucket},
 		Tus:       m.tus,
@@ -222,21 +229,35 @@ func (m *Main) buildDomain() error {
 	if err != nil {
 		return &ConfigError{Var: "SO_SMTP_URL", Reason: err.Error()}
 	}
-	m.cases = cases.New(m.db)
+	signer, verifier, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
+	if err != nil {
+		return &ConfigError{Var: "SO_CHECKPOINT_KEY_FILE", Reason: err.Error()}
+	}
+	sink := checkpointSink(m.minio, cfg.MinIOBucket)
+	m.auditCheck = logVerifier{db: m.db, v: verifier, src: sink}
+	m.checkpointer = audit.NewCheckpointer(m.db, audit.CheckpointConfig{
+		Signer: signer, Sink: sink,
+		Every: 1000, Interval: 5 * time.Minute, Logger: m.Logger,
+	})
+	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
+	m.consentGate = consent.NewGate(m.db)
+	ccfg := cases.Config{DB: m.db, Calendar: cfg.Calendar, Prices: cfg.Prices, Audit: m.audit,
+		Consent: m.consentGate, Logger: m.Logger}
 	acfg := access.Config{
-		DB: m.db, Directory: m.cases, Mailer: mailer, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
+		DB: m.db, Mailer: mailer, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
 		Logger: m.Logger,
 	}
 	if m.tuneAccess != nil {
 		m.tuneAccess(&acfg)
-		if acfg.Now != nil {
-			m.cases.Now = acfg.Now
-		}
+		ccfg.Now = acfg.Now
 	}
+	m.cases = cases.New(ccfg)
+	acfg.Directory = m.cases
 	m.access, err = access.New(acfg)
 	if err != nil {
 		return fmt.Errorf("access: %w", err)
 	}
+	m.cases.SetAccounts(m.access.Accounts)
 	return nil
 }
 
@@ -253,18 +274,6 @@ func (m *Main) buildStorage(ctx context.Context) error {
 		m.keys.CacheBytes = -1
 	}
 
-	signer, verifier, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
-	if err != nil {
-		return &ConfigError{Var: "SO_CHECKPOINT_KEY_FILE", Reason: err.Error()}
-	}
-	sink := checkpointSink(m.minio, cfg.MinIOBucket)
-	m.auditCheck = logVerifier{db: m.db, v: verifier, src: sink}
-	m.checkpointer = audit.NewCheckpointer(m.db, audit.CheckpointConfig{
-		Signer: signer, Sink: sink,
-		Every: 1000, Interval: 5 * time.Minute, Logger: m.Logger,
-	})
-	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
-
 	if m.locker, err = upload.NewLocker(ctx, m.db.DB, cfg.DatabaseURL, m.Logger); err != nil {
 		return fmt.Errorf("upload locker: %w", err)
 	}
@@ -277,7 +286,7 @@ func (m *Main) buildStorage(ctx context.Context) error {
 		LockCheck: m.locker.Held, BufferMemory: int64(cfg.UploadMemoryMiB) << 20,
 		Registered: func(ctx context.Context, id string) (bool, error) {
 			_, err := m.cases.StoredObject(ctx, id)
-			if errors.Is(err, cases.ErrNotFound) {
+			if errors.Is(err, so.ErrNotFound) {
 				return false, nil
 			}
 			return err == nil, err
@@ -286,6 +295,7 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hooks.Pending = m.store
 	composer := handler.NewStoreComposer()
 	m.store.UseIn(composer)
 	m.locker.UseIn(composer)
@@ -334,6 +344,18 @@ func (m *Main) startBackground() {
 			}
 		}
 	}()
+}
+
+// overdueCases is the gauge's value; -1 when the database cannot answer in time.
+func (m *Main) overdueCases() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := m.cases.OverdueCount(ctx)
+	if err != nil {
+		m.Logger.Warn("counting overdue cases", "err", err)
+		return -1
+	}
+	return float64(n)
 }
 
 func (m *Main) schemaCurrent(ctx context.Context) error {

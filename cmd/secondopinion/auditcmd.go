@@ -12,11 +12,12 @@ import (
 	"os/user"
 	"strings"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
 )
 
@@ -154,7 +155,7 @@ func auditExport(ctx context.Context, cfg Config, logger *slog.Logger, args []st
 	if format != "csv" && format != "fhir" || bundle && format != "fhir" {
 		return errors.New("audit export: --format must be csv or fhir (--bundle only with fhir)")
 	}
-	if caseID != "" && !access.ValidUUID(caseID) {
+	if caseID != "" && !so.ValidID(caseID) {
 		return fmt.Errorf("audit export: --case %q is not a case id", caseID)
 	}
 	db, err := auditDB(ctx, cfg)

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
+	"github.com/secondopinion/secondopinion/cases"
+	"github.com/secondopinion/secondopinion/internal/workdays"
 	"github.com/secondopinion/secondopinion/vault"
 )
 
@@ -18,25 +22,63 @@ import (
 // Every secret may instead be given as NAME_FILE naming a file that holds it.
 // The README documents each variable with its default; keep the two in step.
 type Config struct {
-	ListenAddr       string        // SO_LISTEN_ADDR
-	PublicURL        string        // SO_PUBLIC_URL
-	DatabaseURL      string        // SO_DATABASE_URL (secret): the runtime role
-	DatabaseOwnerURL string        // SO_DATABASE_OWNER_URL (secret): the migration owner
-	AutoMigrate      bool          // SO_AUTO_MIGRATE: serve applies pending migrations (needs the owner URL)
-	MinIOEndpoint    string        // SO_MINIO_ENDPOINT host:port
-	MinIOAccessKey   string        // SO_MINIO_ACCESS_KEY (secret)
-	MinIOSecretKey   string        // SO_MINIO_SECRET_KEY (secret)
-	MinIOBucket      string        // SO_MINIO_BUCKET
-	MinIOSecure      bool          // SO_MINIO_SECURE
-	KEKFiles         []string      // SO_KEK_FILES comma-separated age identity files, oldest first
-	CheckpointKey    string        // SO_CHECKPOINT_KEY_FILE: the audit checkpoint signing key file
-	TOTPKeyFile      string        // SO_TOTP_KEY_FILE: 64 hex characters sealing TOTP secrets at rest
-	SMTPURL          string        // SO_SMTP_URL (secret)
-	LogLevel         string        // SO_LOG_LEVEL
-	ShutdownTimeout  time.Duration // SO_SHUTDOWN_TIMEOUT
-	UploadExpiry     time.Duration // SO_UPLOAD_EXPIRY
-	UploadMemoryMiB  int           // SO_UPLOAD_MEMORY_MIB
-	DocumentCacheMiB int           // SO_DOCUMENT_CACHE_MIB: small documents' ciphertext kept by the key cache; 0: none
+	ListenAddr       string         // SO_LISTEN_ADDR
+	PublicURL        string         // SO_PUBLIC_URL
+	DatabaseURL      string         // SO_DATABASE_URL (secret): the runtime role
+	DatabaseOwnerURL string         // SO_DATABASE_OWNER_URL (secret): the migration owner
+	AutoMigrate      bool           // SO_AUTO_MIGRATE: serve applies pending migrations (needs the owner URL)
+	MinIOEndpoint    string         // SO_MINIO_ENDPOINT host:port
+	MinIOAccessKey   string         // SO_MINIO_ACCESS_KEY (secret)
+	MinIOSecretKey   string         // SO_MINIO_SECRET_KEY (secret)
+	MinIOBucket      string         // SO_MINIO_BUCKET
+	MinIOSecure      bool           // SO_MINIO_SECURE
+	KEKFiles         []string       // SO_KEK_FILES comma-separated age identity files, oldest first
+	CheckpointKey    string         // SO_CHECKPOINT_KEY_FILE: the audit checkpoint signing key file
+	TOTPKeyFile      string         // SO_TOTP_KEY_FILE: 64 hex characters sealing TOTP secrets at rest
+	SMTPURL          string         // SO_SMTP_URL (secret)
+	LogLevel         string         // SO_LOG_LEVEL
+	ShutdownTimeout  time.Duration  // SO_SHUTDOWN_TIMEOUT
+	UploadExpiry     time.Duration  // SO_UPLOAD_EXPIRY
+	UploadMemoryMiB  int            // SO_UPLOAD_MEMORY_MIB
+	DocumentCacheMiB int            // SO_DOCUMENT_CACHE_MIB: small documents' ciphertext kept by the key cache; 0: none
+	Holidays         string         // SO_HOLIDAYS: the centre's holiday calendar (workdays.Parse)
+	TimeZone         *time.Location // SO_TIMEZONE: the centre's time zone, for working days and mails
+	Calendar         *workdays.Calendar
+	Prices           cases.Prices // SO_CURRENCY and SO_PRICE_*
+}
+
+// priceVars are the price variables, each setting one price over cases.DefaultPrices.
+var priceVars = []struct {
+	name string
+	set  func(p *cases.Prices, cents int64)
+}{
+	{"SO_PRICE_SECOND_OPINION", func(p *cases.Prices, v int64) { p.SecondOpinion = v }},
+	{"SO_PRICE_UPDATE", func(p *cases.Prices, v int64) { p.Update = v }},
+	{"SO_PRICE_COURIER", func(p *cases.Prices, v int64) { p.Courier = v }},
+	{"SO_PRICE_SLIDE_REVIEW", func(p *cases.Prices, v int64) { p.Extras[so.ExtraSlideReview] = v }},
+	{"SO_PRICE_IMAGING_REREAD", func(p *cases.Prices, v int64) { p.Extras[so.ExtraImagingReread] = v }},
+	{"SO_PRICE_IN_DEPTH", func(p *cases.Prices, v int64) { p.Extras[so.ExtraInDepth] = v }},
+	{"SO_PRICE_MULTIDISCIPLINARY", func(p *cases.Prices, v int64) { p.Extras[so.ExtraMultidisciplinary] = v }},
+}
+
+// readPrices reads SO_CURRENCY and the SO_PRICE_* amounts over the defaults.
+func (r *envReader) readPrices() cases.Prices {
+	p := cases.DefaultPrices()
+	cur := r.str("SO_CURRENCY", p.Currency)
+	if len(cur) != 3 || strings.ToUpper(cur) != cur {
+		r.fail("SO_CURRENCY", "%q is not a three-letter ISO 4217 code such as EUR", cur)
+	}
+	p.Currency = cur
+	for _, v := range priceVars {
+		if s := r.str(v.name, ""); s != "" {
+			cents, err := cases.ParseAmount(s)
+			if err != nil {
+				r.fail(v.name, "%q is not an amount such as 500.00", s)
+			}
+			v.set(&p, cents)
+		}
+	}
+	return p
 }
 
 // secrets may be given as NAME_FILE.
@@ -149,6 +191,17 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		UploadExpiry:     r.duration("SO_UPLOAD_EXPIRY", 12*time.Hour),
 		UploadMemoryMiB:  r.positiveInt("SO_UPLOAD_MEMORY_MIB", 1024),
 		DocumentCacheMiB: r.nonNegativeInt("SO_DOCUMENT_CACHE_MIB", vault.DefaultKeyCacheBytes>>20),
+		Holidays:         r.str("SO_HOLIDAYS", "IT"),
+	}
+	c.Prices = r.readPrices()
+	tz := r.str("SO_TIMEZONE", "Europe/Rome")
+	var err error
+	if c.TimeZone, err = time.LoadLocation(tz); err != nil || tz == "Local" {
+		r.fail("SO_TIMEZONE", "%q is not an IANA time zone such as Europe/Rome", tz)
+		c.TimeZone = time.UTC
+	}
+	if c.Calendar, err = workdays.Parse(c.Holidays, c.TimeZone); err != nil {
+		r.fail("SO_HOLIDAYS", "%v", err)
 	}
 	for _, f := range strings.Split(r.str("SO_KEK_FILES", ""), ",") {
 		if f = strings.TrimSpace(f); f != "" {

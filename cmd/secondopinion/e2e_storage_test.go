@@ -19,7 +19,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // uploadPDF uploads size bytes that start with "%PDF-" and returns the document id and the

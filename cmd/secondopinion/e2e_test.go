@@ -21,11 +21,13 @@ import (
 	"testing"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/minio/minio-go/v7"
 
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 	"github.com/secondopinion/secondopinion/vault"
 )
 
@@ -153,12 +155,13 @@ func newWorldOn(t *testing.T, bucket *testenv.MinIO) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.cases = cases.New(w.db.Runtime)
+	w.cases = cases.New(cases.Config{DB: w.db.Runtime})
 	w.acc, err = access.New(access.Config{DB: w.db.Runtime, Directory: w.cases, Mailer: &access.MemoryMailer{},
 		PublicURL: "http://127.0.0.1", TOTPKey: totpKey})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.cases.SetAccounts(w.acc.Accounts)
 	w.token, w.caseID = w.applicantWithCase(t, "patient@example.org")
 	return w
 }
@@ -167,7 +170,7 @@ func newWorldOn(t *testing.T, bucket *testenv.MinIO) *world {
 func (w *world) applicantWithCase(t *testing.T, email string) (token, caseID string) {
 	t.Helper()
 	ctx := context.Background()
-	id, err := w.acc.Accounts.Add(ctx, email, access.RoleApplicant, "Test Applicant")
+	id, err := w.acc.Accounts.Add(ctx, email, so.RoleApplicant, "Test Applicant")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +183,7 @@ func (w *world) applicantWithCase(t *testing.T, email string) (token, caseID str
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := w.cases.Create(ctx, access.Subject{Role: access.RoleApplicant, AccountID: id}, in)
+	c, err := w.cases.Create(ctx, access.Subject{Role: so.RoleApplicant, AccountID: id}, in)
 	if err != nil {
 		t.Fatal(err)
 	}

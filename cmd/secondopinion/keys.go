@@ -9,9 +9,10 @@ import (
 	"log/slog"
 	"os/user"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/jmoiron/sqlx"
 
-	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/vault"
@@ -120,16 +121,16 @@ func documentsCommand(ctx context.Context, cfg Config, logger *slog.Logger, args
 			}
 			acct, err := svc.Accounts.ByEmail(ctx, admin)
 			closeAccess()
-			if err != nil || acct.Role != access.RoleAdmin || acct.Disabled {
+			if err != nil || acct.Role != so.RoleAdmin || acct.Disabled {
 				return errors.New("documents identity: --admin must name an enabled admin account")
 			}
 			e.ActorID = "account:" + acct.ID
 		}
-		doc, err := cases.New(db).Document(ctx, docID)
+		doc, err := cases.New(cases.Config{DB: db}).Document(ctx, docID)
 		if err != nil {
 			return fmt.Errorf("documents identity: %w", err)
 		}
-		stored, err := cases.New(db).StoredObject(ctx, docID)
+		stored, err := cases.New(cases.Config{DB: db}).StoredObject(ctx, docID)
 		if err != nil {
 			return fmt.Errorf("documents identity: %w", err)
 		}
@@ -170,7 +171,7 @@ func cliEntry(action, objectType, objectID, caseID string) audit.Entry {
 		who = u.Username
 	}
 	return audit.Entry{Action: action, ObjectType: objectType, ObjectID: objectID, CaseID: caseID,
-		ActorID: "cli:" + who, ActorRole: string(access.RoleAdmin), Purpose: audit.PurposeSysAdmin, UserAgent: "secondopinion-cli"}
+		ActorID: "cli:" + who, ActorRole: string(so.RoleAdmin), Purpose: audit.PurposeSysAdmin, UserAgent: "secondopinion-cli"}
 }
 
 // logCLI commits one audit entry; a command whose action cannot be audited does not run.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/secondopinion/secondopinion/audit"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 	"github.com/secondopinion/secondopinion/vault"
 )
 

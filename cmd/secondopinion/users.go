@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	so "github.com/secondopinion/secondopinion"
+
 	"github.com/secondopinion/secondopinion/access"
 )
 
@@ -73,10 +75,10 @@ func usersCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []s
 	if email == "" {
 		return fmt.Errorf("%s: --email is required", cmd)
 	}
-	var r access.Role
+	var r so.Role
 	if args[0] == "add" {
 		var err error
-		if r, err = access.ParseRole(role); err != nil {
+		if r, err = so.ParseRole(role); err != nil {
 			return fmt.Errorf("%s: --role: %w", cmd, err)
 		}
 	}
@@ -104,7 +106,7 @@ func usersCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []s
 	case "disable":
 		err = svc.Accounts.Disable(ctx, email)
 	}
-	if errors.Is(err, access.ErrNotFound) {
+	if errors.Is(err, so.ErrNotFound) {
 		return fmt.Errorf("%s: no account with this email", cmd)
 	}
 	if err != nil {
@@ -161,7 +163,7 @@ func tokensCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []
 	}
 	defer closeDB()
 	if args[0] == "revoke" {
-		if err := svc.Tokens.Revoke(ctx, id); errors.Is(err, access.ErrNotFound) {
+		if err := svc.Tokens.Revoke(ctx, id); errors.Is(err, so.ErrNotFound) {
 			return fmt.Errorf("tokens revoke: no token with id %q", id)
 		} else if err != nil {
 			return fmt.Errorf("tokens revoke: %w", err)
@@ -169,7 +171,7 @@ func tokensCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []
 		return nil
 	}
 	tokID, raw, err := svc.Tokens.Issue(ctx, email, ttl)
-	if errors.Is(err, access.ErrNotFound) {
+	if errors.Is(err, so.ErrNotFound) {
 		return errors.New("tokens issue: no account with this email")
 	}
 	if err != nil {

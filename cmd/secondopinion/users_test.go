@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secondopinion/secondopinion/access"
+	so "github.com/secondopinion/secondopinion"
 )
 
 // lastLine is the last non-empty line of out.
@@ -37,10 +37,10 @@ func TestUsersAndTokensCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lastLine(out.String()); got != acct.ID || !access.ValidUUID(got) {
+	if got := lastLine(out.String()); got != acct.ID || !so.ValidID(got) {
 		t.Fatalf("users add printed %q, the account is %s", out.String(), acct.ID)
 	}
-	if acct.Role != access.RoleApplicant || acct.Name != "Ann Rossi" {
+	if acct.Role != so.RoleApplicant || acct.Name != "Ann Rossi" {
 		t.Errorf("account %+v", acct)
 	}
 
@@ -90,7 +90,7 @@ func TestUsersAndTokensCLI(t *testing.T) {
 	}
 	a.newCase(who{token: tok}, "Maria") // bearer requests need no CSRF token
 	id := strings.Fields(tokOut)[2]     // "token id <id> (revoke with ...)"
-	if !access.ValidUUID(id) {
+	if !so.ValidID(id) {
 		t.Fatalf("no token id in %q", tokOut)
 	}
 	if _, err := a.cli("", "tokens", "revoke", id); err != nil {

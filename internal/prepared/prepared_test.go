@@ -3,8 +3,8 @@ package prepared_test
 import (
 	"testing"
 
-	"github.com/secondopinion/secondopinion/cmd/prepared"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/prepared"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // A statement runs on the pool and in a transaction, and a query that cannot be prepared is

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/secondopinion/secondopinion/cmd/schema"
-	"github.com/secondopinion/secondopinion/cmd/testenv"
+	"github.com/secondopinion/secondopinion/internal/schema"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // Migrations applied a second time change nothing, and the runtime role sees none pending.

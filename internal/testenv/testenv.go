@@ -29,7 +29,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/secondopinion/secondopinion/cmd/schema"
+	"github.com/secondopinion/secondopinion/internal/schema"
 )
 
 func need(t testing.TB, name string) string {
