@@ -26,7 +26,7 @@ func TestInvitations(t *testing.T) {
 	}
 
 	t.Run("mail carries a link, no health data", func(t *testing.T) {
-		m, _ := f.mail.Last("dr.verdi@example.org")
+		m, _ := f.lastMail("dr.verdi@example.org")
 		for _, leak := range []string{"Giulietta", "Rossi", "1970", annCase, "oncolog"} {
 			if strings.Contains(m.Body+m.Subject, leak) {
 				t.Errorf("invitation mail contains %q", leak)
@@ -35,10 +35,13 @@ func TestInvitations(t *testing.T) {
 		if !strings.Contains(m.Body, inv.URL) || !strings.HasPrefix(inv.URL, "https://so.test/app/invitation?token=inv_") {
 			t.Errorf("link %q not in mail %q", inv.URL, m.Body)
 		}
+		if m.Language != "it" || !strings.Contains(m.Body, "Buongiorno") || !strings.Contains(m.Body, "17 marzo 2025, ore 09:00 UTC") {
+			t.Errorf("not in the case's language (it): %+v", m)
+		}
 	})
 
 	t.Run("single use", func(t *testing.T) {
-		m, _ := f.mail.Last("dr.verdi@example.org")
+		m, _ := f.lastMail("dr.verdi@example.org")
 		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
 			t.Errorf("second redemption: %v", err)
 		}
@@ -108,7 +111,7 @@ func TestInvitations(t *testing.T) {
 		if err := f.svc.Invitations.Revoke(f.ctx, cm, inv.ID); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := f.mail.Last("dr.neri@example.org")
+		m, _ := f.lastMail("dr.neri@example.org")
 		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
 			t.Errorf("revoked link: %v", err)
 		}
@@ -118,7 +121,7 @@ func TestInvitations(t *testing.T) {
 		if _, err := f.svc.Invitations.Invite(f.ctx, ann, annCase, "dr.late@example.org"); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := f.mail.Last("dr.late@example.org")
+		m, _ := f.lastMail("dr.late@example.org")
 		f.clock.Advance(7 * 24 * time.Hour)
 		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, access.ErrInvalidCredentials) {
 			t.Errorf("expired link: %v", err)
@@ -129,7 +132,7 @@ func TestInvitations(t *testing.T) {
 		if _, err := f.svc.Invitations.Invite(f.ctx, ann, annCase, "dr.soon@example.org"); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := f.mail.Last("dr.soon@example.org")
+		m, _ := f.lastMail("dr.soon@example.org")
 		f.clock.Advance(7*24*time.Hour - time.Hour) // redeemed an hour before the invitation expires
 		sess, raw, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m))
 		if err != nil {
@@ -163,7 +166,7 @@ func TestRedeemOnceUnderConcurrency(t *testing.T) {
 	if _, err := f.svc.Invitations.Invite(f.ctx, ann, caseID, "dr@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := f.mail.Last("dr@example.org")
+	m, _ := f.lastMail("dr@example.org")
 	token := tokenFromMail(t, m)
 	const n = 8
 	errs := make(chan error, n)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +30,7 @@ import (
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/cmd/schema"
 	"github.com/secondopinion/secondopinion/consent"
+	"github.com/secondopinion/secondopinion/mail"
 	"github.com/secondopinion/secondopinion/upload"
 	"github.com/secondopinion/secondopinion/vault"
 	"github.com/secondopinion/secondopinion/web"
@@ -44,6 +47,7 @@ type Main struct {
 	minio  *minio.Client
 	cases  *cases.Cases
 	access *access.Service
+	outbox *mail.Outbox // sends nothing until Deliver runs (the jobs' wiring)
 
 	keys         *vault.Keys
 	audit        *audit.Writer
@@ -218,13 +222,20 @@ func (m *Main) buildDomain() error {
 	if err != nil {
 		return &ConfigError{Var: "SO_TOTP_KEY_FILE", Reason: "the file does not hold 64 hex characters"}
 	}
-	mailer, err := access.NewMailer(cfg.SMTPURL)
+	mailer, err := mail.NewMailer(cfg.SMTPURL)
 	if err != nil {
 		return &ConfigError{Var: "SO_SMTP_URL", Reason: err.Error()}
 	}
+	mailKey, err := hkdf.Key(sha256.New, totpKey, nil, "secondopinion mail outbox", mail.KeySize)
+	if err != nil {
+		return fmt.Errorf("mail outbox key: %w", err)
+	}
+	if m.outbox, err = mail.New(mail.Config{DB: m.db, Sender: mailer, Key: mailKey, PublicURL: cfg.PublicURL, Logger: m.Logger}); err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
 	m.cases = cases.New(m.db)
 	acfg := access.Config{
-		DB: m.db, Directory: m.cases, Mailer: mailer, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
+		DB: m.db, Directory: m.cases, Outbox: m.outbox, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
 		Logger: m.Logger,
 	}
 	if m.tuneAccess != nil {
