@@ -21,10 +21,14 @@ import (
 type Config struct {
 	DB        *sqlx.DB  // the runtime connection (role secondopinion_runtime)
 	Directory Directory // what the policy reads about cases and documents: *cases.Cases
-	Mailer    Mailer    // sign-in and invitation mails
+	Outbox    Outbox    // queues sign-in and invitation mails: *mail.Outbox
 	PublicURL string    // base of links in mails, e.g. "https://so.example.org" (SO_PUBLIC_URL)
 	TOTPKey   []byte    // TOTPKeyLen bytes sealing TOTP secrets at rest (see ParseTOTPKey)
 	Issuer    string    // name in authenticator apps; "secondopinion"
+
+	// CaseLanguage answers a case's language (en, it, es), in which its invitation mails are
+	// written; English when nil.
+	CaseLanguage func(ctx context.Context, caseID string) (string, error)
 
 	IdleTimeout     time.Duration // session idle timeout; 30 min
 	AbsoluteTimeout time.Duration // session lifetime from login; 12 h
@@ -101,8 +105,8 @@ type env struct {
 // New checks cfg and builds the service.
 func New(cfg Config) (*Service, error) {
 	cfg.defaults()
-	if cfg.DB == nil || cfg.Directory == nil || cfg.Mailer == nil {
-		return nil, errors.New("access: Config needs DB, Directory and Mailer")
+	if cfg.DB == nil || cfg.Directory == nil || cfg.Outbox == nil {
+		return nil, errors.New("access: Config needs DB, Directory and Outbox")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

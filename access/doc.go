@@ -43,10 +43,11 @@
 //
 // # Links in mails
 //
-// Sign-in links (SignInLinkPath) and invitations (InvitationPath) are mailed through a Mailer:
-// SMTP by URL (NewMailer), a directory of .eml files for development, MemoryMailer for tests.
-// Mails carry a link and its expiry, never health data. Both links are single use and expire;
-// their pages must redeem them only on POST, because mail scanners follow links.
+// Sign-in links (SignInLinkPath) and invitations (InvitationPath) are mailed through the Outbox
+// (package mail): each mail is queued in the transaction that stores its link and sent by a
+// background job, so no request waits on SMTP. Mails carry a link and its expiry, never health
+// data. Both links are single use and expire; their pages must redeem them only on POST,
+// because mail scanners follow links.
 //
 // # The policy
 //

@@ -13,6 +13,7 @@ import (
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/internal/testenv"
+	"github.com/secondopinion/secondopinion/mail"
 )
 
 // clock is the injectable clock of the tests.
@@ -35,32 +36,52 @@ func (c *clock) Advance(d time.Duration) {
 
 const password = "correct horse battery staple"
 
-// fixture is the service over a fresh database, with an in-memory mail catcher and a clock
-// that only moves when told.
+// fixture is the service over a fresh database, with a mail outbox that delivers to an
+// in-memory mail catcher, and a clock that only moves when told.
 type fixture struct {
-	t     *testing.T
-	ctx   context.Context
-	db    *testenv.DB
-	clock *clock
-	mail  *access.MemoryMailer
-	cases *cases.Cases
-	svc   *access.Service
+	t      *testing.T
+	ctx    context.Context
+	db     *testenv.DB
+	clock  *clock
+	mailer *mail.MemoryMailer
+	outbox *mail.Outbox
+	cases  *cases.Cases
+	svc    *access.Service
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the outbox sending through s (nil: the memory catcher).
+func newFixtureWith(t *testing.T, s mail.Sender) *fixture {
+	t.Helper()
 	db := testenv.NewDB(t)
-	f := &fixture{t: t, ctx: context.Background(), db: db, mail: &access.MemoryMailer{},
+	f := &fixture{t: t, ctx: context.Background(), db: db, mailer: &mail.MemoryMailer{},
 		clock: &clock{t: time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)}}
+	if s == nil {
+		s = f.mailer
+	}
 	f.cases = cases.New(cases.Config{DB: db.Runtime})
 	f.cases.Now = f.clock.Now
 	key := make([]byte, access.TOTPKeyLen)
 	for i := range key {
 		key[i] = byte(i)
 	}
+	var err error
+	f.outbox, err = mail.New(mail.Config{DB: db.Runtime, Sender: s, Key: make([]byte, mail.KeySize),
+		PublicURL: "https://so.test/app/", Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caseLanguage := func(ctx context.Context, id string) (string, error) {
+		c, err := f.cases.Get(ctx, id)
+		return string(c.Language), err
+	}
 	svc, err := access.New(access.Config{
-		DB: db.Runtime, Directory: f.cases, Mailer: f.mail, PublicURL: "https://so.test/app/", TOTPKey: key,
-		Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, Now: f.clock.Now,
+		DB: db.Runtime, Directory: f.cases, Outbox: f.outbox, CaseLanguage: caseLanguage, PublicURL: "https://so.test/app/",
+		TOTPKey: key, Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, Now: f.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +89,22 @@ func newFixture(t *testing.T) *fixture {
 	f.svc = svc
 	f.cases.SetAccounts(svc.Accounts)
 	return f
+}
+
+// sent delivers what the outbox holds and returns every mail sent so far, oldest first.
+func (f *fixture) sent() []mail.Email {
+	f.t.Helper()
+	if _, err := f.outbox.Deliver(f.ctx); err != nil {
+		f.t.Fatalf("deliver: %v", err)
+	}
+	return f.mailer.Messages()
+}
+
+// lastMail delivers what the outbox holds and returns the newest mail sent to address.
+func (f *fixture) lastMail(address string) (mail.Email, bool) {
+	f.t.Helper()
+	f.sent()
+	return f.mailer.Last(address)
 }
 
 // account adds an account with the test password and returns its id.
@@ -163,7 +200,7 @@ func (f *fixture) physician(inviter access.Subject, caseID, email string) (acces
 	if err != nil {
 		f.t.Fatalf("invite: %v", err)
 	}
-	m, ok := f.mail.Last(email)
+	m, ok := f.lastMail(email)
 	if !ok {
 		f.t.Fatal("no invitation mail")
 	}
@@ -175,7 +212,7 @@ func (f *fixture) physician(inviter access.Subject, caseID, email string) (acces
 }
 
 // tokenFromMail finds the link in a mail and returns its token.
-func tokenFromMail(t *testing.T, m access.Message) string {
+func tokenFromMail(t *testing.T, m mail.Email) string {
 	t.Helper()
 	for _, field := range strings.Fields(m.Body) {
 		if strings.HasPrefix(field, "https://so.test/app/") {

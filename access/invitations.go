@@ -8,6 +8,8 @@ import (
 	"time"
 
 	so "github.com/secondopinion/secondopinion"
+
+	"github.com/secondopinion/secondopinion/mail"
 )
 
 // InvitationPath is where invitation links point, under Config.PublicURL, with the token in the
@@ -38,7 +40,9 @@ type Invitation struct {
 }
 
 // Invite invites the physician at email to the case, if the policy lets inviter (ActionInvite),
-// and mails the link. The mail names no patient: it carries the link and its expiry only.
+// and mails the link in the case's language (Config.CaseLanguage): the mail is queued in the
+// transaction that stores the invitation. It names no patient: it carries the link and its
+// expiry only.
 func (v *Invitations) Invite(ctx context.Context, inviter Subject, caseID, email string) (Invitation, error) {
 	if err := v.policy.Authorize(ctx, inviter, ActionInvite, caseID); err != nil {
 		return Invitation{}, err
@@ -46,6 +50,12 @@ func (v *Invitations) Invite(ctx context.Context, inviter Subject, caseID, email
 	email, err := checkEmail(email)
 	if err != nil {
 		return Invitation{}, err
+	}
+	lang := "en"
+	if v.CaseLanguage != nil {
+		if lang, err = v.CaseLanguage(ctx, caseID); err != nil {
+			return Invitation{}, fmt.Errorf("invite: case language: %w", err)
+		}
 	}
 	now := v.Now()
 	secret := newSecret()
@@ -60,16 +70,9 @@ func (v *Invitations) Invite(ctx context.Context, inviter Subject, caseID, email
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, caseID, email, hashSecret(secret), inviter.AccountID, inv.ExpiresAt, now); err != nil {
 		return Invitation{}, fmt.Errorf("invite: %w", err)
 	}
-	msg := Message{
-		To:      email,
-		Subject: "Invitation to upload documents for a second opinion",
-		Body: fmt.Sprintf("You have been invited to upload your cover letter and clinical documents for a patient's "+
-			"request for a second opinion.\n\nThe link works once, until %s UTC:\n\n%s\n\n"+
-			"If you were not expecting this invitation, ignore this message.\n",
-			inv.ExpiresAt.UTC().Format("2 January 2006 15:04"), inv.URL),
-	}
-	if err := v.Mailer.Send(ctx, msg); err != nil {
-		return Invitation{}, fmt.Errorf("invite: mail: %w", err)
+	if err := v.Outbox.Enqueue(ctx, tx, mail.Message{To: email, Template: mail.TemplateInvitation, Language: lang,
+		Params: mail.Params{Link: inv.URL, ExpiresAt: inv.ExpiresAt}}); err != nil {
+		return Invitation{}, fmt.Errorf("invite: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return Invitation{}, fmt.Errorf("invite: %w", err)

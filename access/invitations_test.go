@@ -28,7 +28,7 @@ func TestInvitations(t *testing.T) {
 	}
 
 	t.Run("mail carries a link, no health data", func(t *testing.T) {
-		m, _ := f.mail.Last("dr.verdi@example.org")
+		m, _ := f.lastMail("dr.verdi@example.org")
 		for _, leak := range []string{"Giulietta", "Rossi", "1970", annCase, "oncolog"} {
 			if strings.Contains(m.Body+m.Subject, leak) {
 				t.Errorf("invitation mail contains %q", leak)
@@ -37,10 +37,13 @@ func TestInvitations(t *testing.T) {
 		if !strings.Contains(m.Body, inv.URL) || !strings.HasPrefix(inv.URL, "https://so.test/app/invitation?token=inv_") {
 			t.Errorf("link %q not in mail %q", inv.URL, m.Body)
 		}
+		if m.Language != "it" || !strings.Contains(m.Body, "Buongiorno") || !strings.Contains(m.Body, "17 marzo 2025, ore 09:00 UTC") {
+			t.Errorf("not in the case's language (it): %+v", m)
+		}
 	})
 
 	t.Run("single use", func(t *testing.T) {
-		m, _ := f.mail.Last("dr.verdi@example.org")
+		m, _ := f.lastMail("dr.verdi@example.org")
 		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("second redemption: %v", err)
 		}
@@ -51,10 +54,10 @@ func TestInvitations(t *testing.T) {
 			t.Errorf("upload to the invited case: %v", err)
 		}
 		if err := f.svc.Policy.AuthorizeUpload(f.ctx, doc, bobCase, "cover_letter"); !errors.Is(err, so.ErrNotFound) {
-			t.Errorf("upload to another case: %v, want ErrNotFound", err)
+			t.Errorf("upload to another case: %v, want so.ErrNotFound", err)
 		}
 		if err := f.svc.Policy.Authorize(f.ctx, doc, access.ActionCaseRead, bobCase); !errors.Is(err, so.ErrNotFound) {
-			t.Errorf("reading another case: %v, want ErrNotFound", err)
+			t.Errorf("reading another case: %v, want so.ErrNotFound", err)
 		}
 	})
 
@@ -110,7 +113,7 @@ func TestInvitations(t *testing.T) {
 		if err := f.svc.Invitations.Revoke(f.ctx, cm, inv.ID); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := f.mail.Last("dr.neri@example.org")
+		m, _ := f.lastMail("dr.neri@example.org")
 		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("revoked link: %v", err)
 		}
@@ -120,7 +123,7 @@ func TestInvitations(t *testing.T) {
 		if _, err := f.svc.Invitations.Invite(f.ctx, ann, annCase, "dr.late@example.org"); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := f.mail.Last("dr.late@example.org")
+		m, _ := f.lastMail("dr.late@example.org")
 		f.clock.Advance(7 * 24 * time.Hour)
 		if _, _, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m)); !errors.Is(err, so.ErrInvalidCredentials) {
 			t.Errorf("expired link: %v", err)
@@ -131,7 +134,7 @@ func TestInvitations(t *testing.T) {
 		if _, err := f.svc.Invitations.Invite(f.ctx, ann, annCase, "dr.soon@example.org"); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := f.mail.Last("dr.soon@example.org")
+		m, _ := f.lastMail("dr.soon@example.org")
 		f.clock.Advance(7*24*time.Hour - time.Hour) // redeemed an hour before the invitation expires
 		sess, raw, err := f.svc.Invitations.Redeem(f.ctx, tokenFromMail(t, m))
 		if err != nil {
@@ -165,7 +168,7 @@ func TestRedeemOnceUnderConcurrency(t *testing.T) {
 	if _, err := f.svc.Invitations.Invite(f.ctx, ann, caseID, "dr@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := f.mail.Last("dr@example.org")
+	m, _ := f.lastMail("dr@example.org")
 	token := tokenFromMail(t, m)
 	const n = 8
 	errs := make(chan error, n)

@@ -5,9 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	so "github.com/secondopinion/secondopinion"
+
+	"github.com/secondopinion/secondopinion/mail"
 )
 
 // SignInLinkPath is where sign-in links point, under Config.PublicURL, with the token in the
@@ -19,12 +20,19 @@ const SignInLinkPath = "/signin/link"
 // Config.SignInLinkTTL, stored only as hashes. Staff cannot use them (they must pass TOTP).
 type SignInLinks struct{ *env }
 
-// Request mails a sign-in link to email if it belongs to an enabled applicant. The answer does
-// not tell whether it does: nil for unknown, staff and disabled accounts alike, and nil when
-// the account has had Config.LinkRequests links in the window (no mail is sent then). Only a
-// client address ip over Config.IPFailures requests gets a *ThrottledError. A failed delivery
-// is logged, not returned, for the same reason.
+// Request is RequestIn in English.
 func (l *SignInLinks) Request(ctx context.Context, email, ip string) error {
+	return l.RequestIn(ctx, email, ip, "en")
+}
+
+// RequestIn mails a sign-in link to email, in language (en, it, es: the page's; others are
+// English), if it belongs to an enabled applicant. The answer does not tell whether it does:
+// nil for unknown, staff and disabled accounts alike, and nil when the account has had
+// Config.LinkRequests links in the window (no mail is sent then). Only a client address ip
+// over Config.IPFailures requests gets a *ThrottledError. The mail is queued in the
+// transaction that stores the link and sent later by the outbox: a known address never waits
+// on SMTP, so it answers in about the time of an unknown one.
+func (l *SignInLinks) RequestIn(ctx context.Context, email, ip, language string) error {
 	now := l.Now()
 	addrKey := ipKey("link-ip", ip)
 	if err := l.gate(ctx, now, throttleCheck{addrKey, l.IPFailures}); err != nil {
@@ -54,19 +62,21 @@ func (l *SignInLinks) Request(ctx context.Context, email, ip string) error {
 	}
 	secret := newSecret()
 	expires := now.Add(l.SignInLinkTTL)
-	if _, err := l.db.ExecContext(ctx, `INSERT INTO signin_links (account_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
+	tx, err := l.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sign-in link: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO signin_links (account_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
 		r.ID, hashSecret(secret), expires, now); err != nil {
 		return fmt.Errorf("sign-in link: %w", err)
 	}
-	msg := Message{
-		To:      r.Email,
-		Subject: "Your sign-in link",
-		Body: fmt.Sprintf("Use this link to sign in to your second-opinion requests. It works once, until %s UTC.\n\n%s\n\n"+
-			"If you did not ask for it, ignore this message: nobody can sign in without the link.\n",
-			expires.UTC().Format("2 January 2006 15:04"), l.link(SignInLinkPath, encodeSecret(linkPrefix, secret))),
+	if err := l.Outbox.Enqueue(ctx, tx, mail.Message{To: r.Email, Template: mail.TemplateSignInLink, Language: language,
+		Params: mail.Params{Link: l.link(SignInLinkPath, encodeSecret(linkPrefix, secret)), ExpiresAt: expires}}); err != nil {
+		return fmt.Errorf("sign-in link: %w", err)
 	}
-	if err := l.Mailer.Send(ctx, msg); err != nil {
-		l.Logger.ErrorContext(ctx, "sign-in link not delivered", slog.String("account", r.ID), slog.Any("error", err))
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sign-in link: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/internal/testenv"
+	"github.com/secondopinion/secondopinion/mail"
 )
 
 var now = time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
@@ -23,14 +24,17 @@ type fixture struct {
 	db    *testenv.DB
 	cases *cases.Cases
 	svc   *access.Service
-	mail  *access.MemoryMailer
 }
 
 func newFixture(t *testing.T) *fixture {
 	db := testenv.NewDB(t)
-	f := &fixture{t: t, ctx: context.Background(), db: db, mail: &access.MemoryMailer{}}
+	f := &fixture{t: t, ctx: context.Background(), db: db}
 	f.cases = cases.New(cases.Config{DB: db.Runtime, Now: func() time.Time { return now }, Consent: fakeConsent{}})
-	svc, err := access.New(access.Config{DB: db.Runtime, Directory: f.cases, Mailer: f.mail, PublicURL: "https://so.test",
+	outbox, err := mail.New(mail.Config{DB: db.Runtime, Sender: &mail.MemoryMailer{}, Key: make([]byte, mail.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := access.New(access.Config{DB: db.Runtime, Directory: f.cases, Outbox: outbox, PublicURL: "https://so.test",
 		TOTPKey: make([]byte, access.TOTPKeyLen), Now: f.cases.Now, Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/internal/testenv"
 	"github.com/secondopinion/secondopinion/internal/workdays"
+	"github.com/secondopinion/secondopinion/mail"
 )
 
 var rome = func() *time.Location {
@@ -78,7 +79,11 @@ func newFlow(t *testing.T, start time.Time) *flow {
 	f := &flow{t: t, ctx: context.Background(), db: testenv.NewDB(t), now: start, notify: &notices{}}
 	f.cases = cases.New(cases.Config{DB: f.db.Runtime, Now: func() time.Time { return f.now }, Calendar: cal,
 		Notifier: f.notify})
-	f.svc, err = access.New(access.Config{DB: f.db.Runtime, Directory: f.cases, Mailer: &access.MemoryMailer{},
+	outbox, err := mail.New(mail.Config{DB: f.db.Runtime, Sender: &mail.MemoryMailer{}, Key: make([]byte, mail.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc, err = access.New(access.Config{DB: f.db.Runtime, Directory: f.cases, Outbox: outbox,
 		PublicURL: "https://so.test", TOTPKey: make([]byte, access.TOTPKeyLen), Now: func() time.Time { return f.now },
 		Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
 	if err != nil {

@@ -264,6 +264,26 @@ func TestCaseFromRequestToReport(t *testing.T) {
 	if out, err := w.verifyCLI(); err != nil {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
+
+	// The applicant was mailed once per event, in the case's language (Italian), with a link
+	// to the case and never the patient's name, the question or a file name.
+	mails := w.mailsTo("ann@example.org")
+	if len(mails) != 5 {
+		t.Fatalf("%d mails to the applicant, want 5 (submitted, documents requested, accepted, extra, report): %+v", len(mails), mails)
+	}
+	for i, m := range mails {
+		if m.Language != "it" || !strings.Contains(m.Body, w.m.Config.PublicURL+"/cases/"+id) {
+			t.Errorf("mail %d: language %q, body %q", i, m.Language, m.Body)
+		}
+		for _, secret := range []string{"Maria", "Rossi", "1970", "surgery", ".pdf", "histology", "slides"} {
+			if strings.Contains(m.Subject+m.Body, secret) {
+				t.Errorf("mail %d (%s) carries %q", i, m.Subject, secret)
+			}
+		}
+	}
+	if !strings.Contains(mails[2].Body, "500,00") || !strings.Contains(mails[3].Body, "232,00") {
+		t.Errorf("the amounts due are not in the acceptance and extra mails: %q / %q", mails[2].Body, mails[3].Body)
+	}
 }
 
 func docIDs(t *testing.T, r reply) []string {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
@@ -260,9 +261,18 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 
 var linkRE = regexp.MustCompile(`https?://\S+[?&]token=([A-Za-z0-9_-]+)`)
 
-// mails returns the token of every link mailed to address, oldest first.
-func (a *apiServer) mails(address string) []string {
+// sentMail is a mail the service sent, as its recipient reads it.
+type sentMail struct {
+	Subject, Language, Body string
+}
+
+// mailsTo delivers what the outbox holds, as the background job does, and returns every mail
+// sent to address, oldest first.
+func (a *apiServer) mailsTo(address string) []sentMail {
 	a.t.Helper()
+	if _, err := a.m.outbox.Deliver(context.Background()); err != nil {
+		a.t.Fatal(err)
+	}
 	entries, err := os.ReadDir(a.mailDir)
 	if err != nil {
 		a.t.Fatal(err)
@@ -272,7 +282,7 @@ func (a *apiServer) mails(address string) []string {
 		names = append(names, e.Name())
 	}
 	slices.Sort(names) // <unix-nanos>-<random>.eml
-	var tokens []string
+	var out []sentMail
 	for _, n := range names {
 		f, err := os.Open(filepath.Join(a.mailDir, n))
 		if err != nil {
@@ -290,8 +300,22 @@ func (a *apiServer) mails(address string) []string {
 		if !strings.EqualFold(msg.Header.Get("To"), address) {
 			continue
 		}
-		if m := linkRE.FindSubmatch(body); m != nil {
-			tokens = append(tokens, string(m[1]))
+		subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		out = append(out, sentMail{Subject: subject, Language: msg.Header.Get("Content-Language"), Body: string(body)})
+	}
+	return out
+}
+
+// mails returns the token of every link mailed to address, oldest first.
+func (a *apiServer) mails(address string) []string {
+	a.t.Helper()
+	var tokens []string
+	for _, m := range a.mailsTo(address) {
+		if t := linkRE.FindStringSubmatch(m.Body); t != nil {
+			tokens = append(tokens, t[1])
 		}
 	}
 	return tokens

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ import (
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/consent"
 	"github.com/secondopinion/secondopinion/internal/schema"
+	"github.com/secondopinion/secondopinion/mail"
 	"github.com/secondopinion/secondopinion/upload"
 	"github.com/secondopinion/secondopinion/vault"
 	"github.com/secondopinion/secondopinion/web"
@@ -47,6 +50,7 @@ type Main struct {
 	cases       *cases.Cases
 	access      *access.Service
 	consentGate *consent.Gate
+	outbox      *mail.Outbox
 
 	keys         *vault.Keys
 	audit        *audit.Writer
@@ -225,9 +229,17 @@ func (m *Main) buildDomain() error {
 	if err != nil {
 		return &ConfigError{Var: "SO_TOTP_KEY_FILE", Reason: "the file does not hold 64 hex characters"}
 	}
-	mailer, err := access.NewMailer(cfg.SMTPURL)
+	mailer, err := mail.NewMailer(cfg.SMTPURL)
 	if err != nil {
 		return &ConfigError{Var: "SO_SMTP_URL", Reason: err.Error()}
+	}
+	mailKey, err := hkdf.Key(sha256.New, totpKey, nil, "secondopinion mail outbox", mail.KeySize)
+	if err != nil {
+		return fmt.Errorf("mail outbox key: %w", err)
+	}
+	if m.outbox, err = mail.New(mail.Config{DB: m.db, Sender: mailer, Key: mailKey, PublicURL: cfg.PublicURL,
+		Location: cfg.TimeZone, Logger: m.Logger}); err != nil {
+		return fmt.Errorf("mail: %w", err)
 	}
 	signer, verifier, err := audit.ReadCheckpointKeyFile(cfg.CheckpointKey)
 	if err != nil {
@@ -241,10 +253,15 @@ func (m *Main) buildDomain() error {
 	})
 	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
 	m.consentGate = consent.NewGate(m.db)
+	notices := &caseMails{outbox: m.outbox, publicURL: cfg.PublicURL}
 	ccfg := cases.Config{DB: m.db, Calendar: cfg.Calendar, Prices: cfg.Prices, Audit: m.audit,
-		Consent: m.consentGate, Logger: m.Logger}
+		Consent: m.consentGate, Notifier: notices, Logger: m.Logger}
 	acfg := access.Config{
-		DB: m.db, Mailer: mailer, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
+		DB: m.db, Outbox: m.outbox, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
+		CaseLanguage: func(ctx context.Context, id string) (string, error) {
+			c, err := m.cases.Get(ctx, id)
+			return string(c.Language), err
+		},
 		Logger: m.Logger,
 	}
 	if m.tuneAccess != nil {
@@ -258,6 +275,7 @@ func (m *Main) buildDomain() error {
 		return fmt.Errorf("access: %w", err)
 	}
 	m.cases.SetAccounts(m.access.Accounts)
+	notices.accounts = m.access.Accounts
 	return nil
 }
 

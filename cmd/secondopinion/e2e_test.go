@@ -28,6 +28,7 @@ import (
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/internal/testenv"
+	"github.com/secondopinion/secondopinion/mail"
 	"github.com/secondopinion/secondopinion/vault"
 )
 
@@ -156,7 +157,11 @@ func newWorldOn(t *testing.T, bucket *testenv.MinIO) *world {
 		t.Fatal(err)
 	}
 	w.cases = cases.New(cases.Config{DB: w.db.Runtime})
-	w.acc, err = access.New(access.Config{DB: w.db.Runtime, Directory: w.cases, Mailer: &access.MemoryMailer{},
+	outbox, err := mail.New(mail.Config{DB: w.db.Runtime, Sender: &mail.MemoryMailer{}, Key: make([]byte, mail.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.acc, err = access.New(access.Config{DB: w.db.Runtime, Directory: w.cases, Outbox: outbox,
 		PublicURL: "http://127.0.0.1", TOTPKey: totpKey})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/cases"
+	"github.com/secondopinion/secondopinion/mail"
+)
+
+// caseMails turns the case store's notices into queued mails: the recipient's address from
+// the account directory, the template of the event, a link to the case's page and nothing
+// else (no patient, no question, no file names).
+type caseMails struct {
+	outbox    *mail.Outbox
+	accounts  *access.Accounts
+	publicURL string
+}
+
+var noticeTemplates = map[cases.NoticeEvent]mail.Template{
+	cases.NoticeSubmitted:          mail.TemplateSubmitted,
+	cases.NoticeDocumentsRequested: mail.TemplateDocumentsRequested,
+	cases.NoticeAccepted:           mail.TemplateAccepted,
+	cases.NoticeExtraProposed:      mail.TemplateExtraProposed,
+	cases.NoticeReportReleased:     mail.TemplateReportReleased,
+}
+
+// Notify implements cases.Notifier: the mail is queued in the event's transaction.
+func (n *caseMails) Notify(ctx context.Context, tx *sqlx.Tx, x cases.Notice) error {
+	tmpl, ok := noticeTemplates[x.Event]
+	if !ok {
+		return fmt.Errorf("no mail template for %q", x.Event)
+	}
+	names, err := n.accounts.AccountNames(ctx, []string{x.RecipientID})
+	if err != nil {
+		return err
+	}
+	to := names[x.RecipientID].Email
+	if to == "" {
+		return fmt.Errorf("mail: recipient account %s not found", x.RecipientID)
+	}
+	p := mail.Params{Link: caseLink(n.publicURL, x.CaseID)}
+	if x.Amount != nil {
+		p.Amount, p.Currency = x.Amount.String(), x.Amount.Currency
+	}
+	return n.outbox.Enqueue(ctx, tx, mail.Message{To: to, Template: tmpl, Language: string(x.Language), Params: p})
+}
+
+// caseLink is the page of a case under the public URL.
+func caseLink(publicURL, caseID string) string {
+	u, _ := url.Parse(strings.TrimSuffix(publicURL, "/"))
+	return u.JoinPath("cases", caseID).String()
+}
