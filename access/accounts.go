@@ -266,3 +266,13 @@ func (a *Accounts) EnabledRole(ctx context.Context, id string, role so.Role) (bo
 	}
 	return ok, nil
 }
+
+// EnabledEmails returns the addresses of the enabled accounts with the role, for staff mails.
+func (a *Accounts) EnabledEmails(ctx context.Context, role so.Role) ([]string, error) {
+	var out []string
+	if err := a.db.SelectContext(ctx, &out, `SELECT email FROM accounts WHERE role = $1 AND disabled_at IS NULL
+		ORDER BY email`, string(role)); err != nil {
+		return nil, fmt.Errorf("account emails: %w", err)
+	}
+	return out, nil
+}

@@ -164,7 +164,9 @@ type CheckpointConfig struct {
 	Sink CheckpointSink
 	// Every: a checkpoint is made once this many entries follow the last one. Default 1000.
 	Every int64
-	// Interval: Run makes a checkpoint this often when entries were added. Default 1 min.
+	// Interval: Run makes a checkpoint this often when entries were added. Default 1 min;
+	// negative: never on a timer (a job engine calls Checkpoint on schedule instead, and Run
+	// only answers Committed).
 	Interval time.Duration
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger     // default slog.Default()
@@ -185,7 +187,7 @@ func NewCheckpointer(db *sqlx.DB, cfg CheckpointConfig) *Checkpointer {
 	if cfg.Every <= 0 {
 		cfg.Every = 1000
 	}
-	if cfg.Interval <= 0 {
+	if cfg.Interval == 0 {
 		cfg.Interval = time.Minute
 	}
 	if cfg.Now == nil {
@@ -214,8 +216,12 @@ func (c *Checkpointer) Committed(size int64) {
 // Run makes checkpoints until ctx ends: when Committed reports Every new entries, and every
 // Interval if the log grew. Failures are logged and retried at the next occasion.
 func (c *Checkpointer) Run(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if c.cfg.Interval > 0 {
+		t := time.NewTicker(c.cfg.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		if _, err := c.Checkpoint(ctx); err != nil && !errors.Is(err, ErrEmptyLog) && ctx.Err() == nil {
 			c.cfg.Logger.Error("audit checkpoint failed", "err", err)
@@ -223,7 +229,7 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-tick:
 		case <-c.kick:
 		}
 	}

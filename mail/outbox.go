@@ -172,11 +172,17 @@ type row struct {
 // after MaxAttempts sends, or at once when the server refuses the recipient or the message for
 // good, the mail is given up (dead). A sent or dead mail keeps no recipient nor params.
 //
-// The error is about the database, or ctx's: failed sends are not errors of Deliver. When ctx
-// ends during a send, the row is left as it was (due, the attempt not counted) and Deliver
-// returns ctx's error; a mail the server had already accepted may then be sent again.
+// The error is about the database, or ctx's: failed sends are not errors of Deliver. A send,
+// once begun, ends only with its own SendTimeout, not with ctx, and its outcome is recorded;
+// Deliver claims no new mail within a second of ctx's deadline, or after ctx ended.
 func (o *Outbox) Deliver(ctx context.Context) (sent int, err error) {
 	for range o.cfg.Batch {
+		// Within a second of ctx's deadline no mail is claimed: the next run sends it. A send
+		// once begun is not cut by the deadline (only by SendTimeout), so that a mail the
+		// server accepted is recorded as sent, not sent again.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < claimMargin {
+			break
+		}
 		found, ok, err := o.deliverOne(ctx)
 		if err != nil {
 			return sent, err
@@ -190,6 +196,9 @@ func (o *Outbox) Deliver(ctx context.Context) (sent int, err error) {
 	}
 	return sent, nil
 }
+
+// claimMargin is how close to its deadline Deliver stops claiming mails.
+const claimMargin = time.Second
 
 func (o *Outbox) deliverOne(ctx context.Context) (found, sent bool, err error) {
 	// The transaction does not end with ctx: a mail that went out is recorded as sent.
@@ -215,12 +224,9 @@ func (o *Outbox) deliverOne(ctx context.Context) (found, sent bool, err error) {
 		e, err = o.render(r.ID, m)
 	}
 	if err == nil {
-		sctx, cancel := context.WithTimeout(ctx, o.cfg.SendTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.SendTimeout)
 		err = o.cfg.Sender.Send(sctx, e)
 		cancel()
-		if err != nil && ctx.Err() != nil {
-			return true, false, ctx.Err() // cut short, not failed: the row stays due
-		}
 	}
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)

@@ -31,6 +31,7 @@ import (
 	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/consent"
+	"github.com/secondopinion/secondopinion/internal/jobs"
 	"github.com/secondopinion/secondopinion/internal/schema"
 	"github.com/secondopinion/secondopinion/mail"
 	"github.com/secondopinion/secondopinion/upload"
@@ -51,6 +52,7 @@ type Main struct {
 	access      *access.Service
 	consentGate *consent.Gate
 	outbox      *mail.Outbox
+	jobs        *jobs.Runner
 
 	keys         *vault.Keys
 	audit        *audit.Writer
@@ -169,7 +171,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.srv.Serve(ln) }()
-	m.startBackground()
+	if err := m.startBackground(ctx); err != nil {
+		m.srv.Close()
+		return err
+	}
 	m.Logger.Info("serving", "addr", m.Addr)
 	return nil
 }
@@ -203,6 +208,13 @@ func (m *Main) Close() error {
 }
 
 func (m *Main) closeConns() {
+	if m.jobs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.jobs.Stop(ctx); err != nil {
+			m.Logger.Warn("stopping background jobs", "err", err)
+		}
+		cancel()
+	}
 	if m.bgCancel != nil {
 		m.bgCancel()
 		m.bg.Wait()
@@ -249,7 +261,7 @@ func (m *Main) buildDomain() error {
 	m.auditCheck = logVerifier{db: m.db, v: verifier, src: sink}
 	m.checkpointer = audit.NewCheckpointer(m.db, audit.CheckpointConfig{
 		Signer: signer, Sink: sink,
-		Every: 1000, Interval: 5 * time.Minute, Logger: m.Logger,
+		Every: 1000, Interval: -1, Logger: m.Logger, // on schedule: the audit_checkpoint job
 	})
 	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
 	m.consentGate = consent.NewGate(m.db)
@@ -334,34 +346,94 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	return nil
 }
 
-// startBackground runs the periodic jobs until Close: audit checkpoints and upload expiry.
-func (m *Main) startBackground() {
-	ctx, cancel := context.WithCancel(context.Background())
+// startBackground starts the background work until Close: the periodic tasks on the job
+// engine, which runs each once per period across all instances (DESIGN §16), and the
+// checkpointer's answer to every Every entries this instance commits.
+func (m *Main) startBackground(ctx context.Context) error {
+	var err error
+	m.jobs, err = jobs.New(jobs.Config{DB: m.db.DB, Logger: m.Logger, Tasks: m.tasks()})
+	if err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	if err := m.jobs.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	bg, cancel := context.WithCancel(context.Background())
 	m.bgCancel = cancel
-	m.bg.Add(2)
+	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
-		if err := m.checkpointer.Run(ctx); err != nil && ctx.Err() == nil {
+		if err := m.checkpointer.Run(bg); err != nil && bg.Err() == nil {
 			m.Logger.Error("audit checkpoints stopped", "err", err)
 		}
 	}()
-	go func() {
-		defer m.bg.Done()
-		t := time.NewTicker(5 * time.Minute)
-		defer t.Stop()
-		for {
-			if n, err := m.store.Expire(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				m.Logger.Error("expiring uploads", "err", err)
-			} else if n > 0 {
+	return nil
+}
+
+// tasks are the periodic tasks of the service.
+func (m *Main) tasks() []jobs.Task {
+	return []jobs.Task{
+		// Each run sends what is due for up to its period (a send once begun is finished);
+		// the outbox retries failed sends on its own backoff.
+		{Name: "mail_deliver", Every: 5 * time.Second, Run: func(ctx context.Context) error {
+			_, err := m.outbox.Deliver(ctx)
+			return err
+		}},
+		{Name: "mail_purge", Every: 24 * time.Hour, Run: func(ctx context.Context) error {
+			_, err := m.outbox.Purge(ctx, 30*24*time.Hour)
+			return err
+		}},
+		{Name: "audit_checkpoint", Every: time.Minute, Run: func(ctx context.Context) error {
+			_, err := m.checkpointer.Checkpoint(ctx)
+			if errors.Is(err, audit.ErrEmptyLog) {
+				return nil
+			}
+			return err
+		}},
+		{Name: "upload_expiry", Every: 5 * time.Minute, Run: func(ctx context.Context) error {
+			n, err := m.store.Expire(ctx, time.Now())
+			if n > 0 {
 				m.Logger.Info("expired uploads", "count", n)
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+			return err
+		}},
+		{Name: "credentials_purge", Every: time.Hour, Run: func(ctx context.Context) error {
+			_, err := m.access.PurgeExpired(ctx)
+			return err
+		}},
+		{Name: "sla_reminder", Every: time.Hour, Run: m.slaReminder},
+	}
+}
+
+// slaReminder mails every enabled case manager, once a day at 08:00 in the centre's time
+// zone, a link to the overdue cases when there are any. The mail says only that cases are
+// overdue.
+func (m *Main) slaReminder(ctx context.Context) error {
+	period, _ := jobs.Period(ctx)
+	if period.In(m.Config.TimeZone).Hour() != 8 {
+		return nil
+	}
+	n, err := m.cases.OverdueCount(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	emails, err := m.access.Accounts.EnabledEmails(ctx, so.RoleCaseManager)
+	if err != nil {
+		return err
+	}
+	tx, err := m.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	link := strings.TrimSuffix(m.Config.PublicURL, "/") + "/staff/cases?overdue=true"
+	for _, to := range emails {
+		if err := m.outbox.Enqueue(ctx, tx, mail.Message{To: to, Template: mail.TemplateSLAReminder,
+			Language: string(so.LanguageEnglish), Params: mail.Params{Link: link}}); err != nil {
+			return err
 		}
-	}()
+	}
+	return tx.Commit()
 }
 
 // overdueCases is the gauge's value; -1 when the database cannot answer in time.

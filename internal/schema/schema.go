@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/secondopinion/secondopinion/internal/jobs"
 	"github.com/secondopinion/secondopinion/migrations"
 )
 
@@ -70,7 +71,8 @@ func Apply(ctx context.Context, db *sql.DB) ([]string, error) {
 			applied = append(applied, m.Version)
 		}
 	}
-	return applied, nil
+	river, err := jobs.Migrate(ctx, db)
+	return append(applied, river...), err
 }
 
 func applyOne(ctx context.Context, db *sql.DB, m Migration) (bool, error) {
@@ -142,5 +144,6 @@ func Pending(ctx context.Context, db *sql.DB) ([]string, error) {
 			pending = append(pending, m.Version)
 		}
 	}
-	return pending, nil
+	river, err := jobs.Pending(ctx, db)
+	return append(pending, river...), err
 }
