@@ -345,3 +345,73 @@ func (fc fakeConsent) ActiveConsents(_ context.Context, ids []string) (map[strin
 	}
 	return out, nil
 }
+
+// An update request names an earlier case of the same patient whose report was released
+// within 12 months; it is priced as an update when a reviewer of that case takes it, else as a
+// second opinion.
+func TestUpdateRequest(t *testing.T) {
+	f := newFlow(t, at(2026, 1, 12, 9, 0))
+	first := f.create(so.LanguageEnglish)
+	update := func(previous string, given string) (cases.Case, error) {
+		return f.cases.Create(f.ctx, f.ann, cases.CreateInput{
+			Patient:               cases.Patient{GivenName: given, FamilyName: "Rossi", BirthDate: "1970-05-01"},
+			ApplicantRelationship: so.RelationshipSelf, ConsultationTypes: []so.ConsultationType{so.ConsultationOncological},
+			Language: so.LanguageEnglish, PreviousCaseID: previous})
+	}
+	if _, err := update(first.ID, "Maria"); so.ErrorCode(err) != so.EInvalid {
+		t.Fatalf("an update of a case without a report: %v", err)
+	}
+	// The first case's report is released.
+	f.step(f.ann, first.ID, cases.TransitionSubmit, cases.Input{})
+	f.step(f.cm, first.ID, cases.TransitionTriage, cases.Input{})
+	f.acceptAll(first)
+	if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: f.cm}, first.ID, "rev@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	f.step(f.cm, first.ID, cases.TransitionAccept, cases.Input{})
+	f.step(f.cm, first.ID, cases.TransitionPayment, cases.Input{Amount: "500.00", Currency: "EUR", Method: "card"})
+	if err := f.cases.Register(f.ctx, cases.NewDocument{ID: "report-1", CaseID: first.ID, Kind: so.KindReport,
+		UploadedBy: f.rev.AccountID, ObjectKey: "o/report-1", Size: 10, EncryptedSize: 100, SniffedType: "pdf"}); err != nil {
+		t.Fatal(err)
+	}
+	f.step(f.rev, first.ID, cases.TransitionRelease, cases.Input{})
+
+	if _, err := update(first.ID, "Lucia"); so.ErrorCode(err) != so.EInvalid {
+		t.Errorf("an update about another patient: %v", err)
+	}
+	f.now = f.now.AddDate(1, 0, 1)
+	if _, err := update(first.ID, "Maria"); so.ErrorCode(err) != so.EInvalid {
+		t.Errorf("an update more than 12 months after the report: %v", err)
+	}
+	f.now = f.now.AddDate(-1, 1, 0)
+	accept := func(c cases.Case, reviewer string) cases.Case {
+		t.Helper()
+		f.step(f.ann, c.ID, cases.TransitionSubmit, cases.Input{})
+		f.step(f.cm, c.ID, cases.TransitionTriage, cases.Input{})
+		f.acceptAll(c)
+		if _, err := f.cases.Assign(f.ctx, cases.Actor{Subject: f.cm}, c.ID, reviewer); err != nil {
+			t.Fatal(err)
+		}
+		return f.step(f.cm, c.ID, cases.TransitionAccept, cases.Input{Courier: true})
+	}
+	same, err := update(first.ID, "Maria")
+	if err != nil || same.PreviousCaseID == nil || *same.PreviousCaseID != first.ID {
+		t.Fatalf("update request: %+v, %v", same, err)
+	}
+	same = accept(same, "rev@example.org")
+	if same.Price.Kind != cases.PriceUpdate || same.Price.Amount.Cents != 35000 || same.Price.Courier.Cents != 1800 {
+		t.Errorf("update by the same specialist priced %+v", same.Price)
+	}
+	fx := &fixture{t: t, ctx: f.ctx, cases: f.cases, svc: f.svc}
+	fx.subject("other@example.org", so.RoleReviewer)
+	other, err := update(first.ID, "Maria")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other = accept(other, "other@example.org"); other.Price.Kind != cases.PriceSecondOpinion || other.Price.Amount.Cents != 50000 {
+		t.Errorf("update by another specialist priced %+v", other.Price)
+	}
+	if b, _ := f.cases.Balance(f.ctx, other.ID); b.Outstanding().Cents != 51800 {
+		t.Errorf("outstanding with the courier: %+v", b)
+	}
+}

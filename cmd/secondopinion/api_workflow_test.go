@@ -5,6 +5,7 @@ package main
 // reviewer reads before consent.
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/audit"
@@ -433,4 +435,45 @@ func TestReviewerReadsNothingBeforeConsent(t *testing.T) {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// A submitted case left in triage past its due date is overdue: listed for case managers with
+// ?overdue=true and counted by the Prometheus gauge.
+func TestOverdueCases(t *testing.T) {
+	w := newWorkflowWorld(t)
+	late, onTime := w.newDraft(), w.newDraft()
+	w.step(w.applicant, late, "submit", nil, 200)
+	w.clock.Advance(10 * 24 * time.Hour) // at least 6 working days, whatever the holidays
+	reissue := func(email string) who {  // the tokens of ten days ago have expired
+		_, raw, err := w.m.access.Tokens.Issue(context.Background(), email, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return who{name: email, token: raw}
+	}
+	w.applicant, w.cm = reissue("ann@example.org"), reissue("cm@example.org")
+	w.step(w.applicant, onTime, "submit", nil, 200)
+	var list struct {
+		Cases []struct {
+			ID      string `json:"id"`
+			Overdue bool   `json:"overdue"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(w.do(w.cm, "GET", "/api/v1/cases?overdue=true", nil).want(t, 200, "overdue").body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Cases) != 1 || list.Cases[0].ID != late || !list.Cases[0].Overdue {
+		t.Fatalf("overdue cases %+v, want only %s", list.Cases, late)
+	}
+	if err := json.Unmarshal(w.do(w.cm, "GET", "/api/v1/cases?sort=due", nil).want(t, 200, "by due date").body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Cases) != 2 || list.Cases[0].ID != late {
+		t.Fatalf("by due date %+v, want %s first", list.Cases, late)
+	}
+	w.do(w.cm, "GET", "/api/v1/cases?sort=sideways", nil).want(t, 400, "unknown sort")
+	metrics := string(w.do(nobody, "GET", "/metrics", nil).want(t, 200, "metrics").body)
+	if !strings.Contains(metrics, "\nsecondopinion_cases_overdue 1\n") {
+		t.Errorf("the gauge does not count one overdue case")
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // SO_TIMEZONE works on hosts and images without a zone database
 )
 
 const usage = `usage: secondopinion [--env-file FILE] COMMAND [ARGS]
