@@ -17,8 +17,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/secondopinion/secondopinion/internal/testenv"
 	"github.com/secondopinion/secondopinion/internal/jobs"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // month is the period of tasks that must run exactly once in a test: its periods are long
