@@ -276,3 +276,20 @@ func (a *Accounts) EnabledEmails(ctx context.Context, role so.Role) ([]string, e
 	}
 	return out, nil
 }
+
+// EmailIn returns the address of the account, read through q (the caller's transaction, so
+// that a mail queued in it needs no second connection); so.ErrNotFound when there is none.
+func (a *Accounts) EmailIn(ctx context.Context, q sqlx.QueryerContext, id string) (string, error) {
+	if !so.ValidID(id) {
+		return "", so.ErrNotFound
+	}
+	var email string
+	err := sqlx.GetContext(ctx, q, &email, `SELECT email FROM accounts WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", so.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("account email: %w", err)
+	}
+	return email, nil
+}

@@ -120,5 +120,6 @@
 // applicant sees and may delete every document of their own case, the physician's included;
 // DPOs read case metadata and document lists (for access requests and erasure) and delete
 // documents, never content; physicians cannot read the case record (it holds the patient's
-// details), only upload and see their own uploads.
+// details), only upload and see their own uploads; a withdrawn or refunded case is closed to its
+// reviewers (404), its purpose having ended, while case managers and the DPO keep it.
 package access

@@ -313,7 +313,8 @@ func visible(s Subject, c CaseFacts) bool {
 	case so.RolePhysician:
 		return c.ID == s.ScopeCaseID
 	case so.RoleReviewer:
-		return slices.Contains(c.Reviewers, s.AccountID)
+		// A withdrawn or refunded case is closed to its reviewers: its purpose has ended.
+		return slices.Contains(c.Reviewers, s.AccountID) && !ReviewerClosed(c.Status)
 	case so.RoleCaseManager, so.RoleDPO, so.RoleAdmin:
 		return true
 	}
@@ -325,4 +326,10 @@ func lookupErr(err error) error {
 		return so.ErrNotFound
 	}
 	return fmt.Errorf("policy: %w", err)
+}
+
+// ReviewerClosed reports whether a case in status is closed to its assigned reviewers: once
+// withdrawn or refunded, the purpose they read it for has ended.
+func ReviewerClosed(status so.CaseStatus) bool {
+	return status == so.StatusWithdrawn || status == so.StatusRefunded
 }

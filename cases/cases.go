@@ -29,7 +29,7 @@ type Config struct {
 	Audit    TxAuditor        // writes each transition's audit entry in its transaction
 	Notifier Notifier         // queues each event's mail in its transaction
 	Accounts AccountDirectory // looks up reviewers (*access.Accounts)
-	Consent  ConsentChecker   // which cases have an active consent (*consent.Gate)
+	Consent  ConsentChecker   // which cases have an active consent (*consent.Gate); required: without it nothing that needs consent is allowed
 	Logger   *slog.Logger
 }
 
@@ -54,9 +54,10 @@ type AccountDirectory interface {
 	AccountNames(ctx context.Context, ids []string) (map[string]access.AccountName, error)
 }
 
-// ConsentChecker tells which of the cases have an active countersigned consent (*consent.Gate).
+// ConsentChecker tells which of the cases have an active countersigned consent (*consent.Gate),
+// reading through q: a transaction of the caller's, or nil for its own connection.
 type ConsentChecker interface {
-	ActiveConsents(ctx context.Context, caseIDs []string) (map[string]bool, error)
+	ActiveConsents(ctx context.Context, q sqlx.QueryerContext, caseIDs []string) (map[string]bool, error)
 }
 
 // Cases is the case store: requests, their state machine, checklist, clocks, payments,

@@ -72,6 +72,9 @@ func (c *Cases) ProposeExtra(ctx context.Context, by Actor, caseID string, in Ex
 		return Extra{}, err
 	}
 	defer tx.Rollback()
+	if err := c.requireConsent(ctx, tx, caseID, "the privacy consent is not active"); err != nil {
+		return Extra{}, err
+	}
 	now := c.Now()
 	price := c.cfg.Prices.Extra(in.Type)
 	var x Extra
@@ -88,11 +91,11 @@ func (c *Cases) ProposeExtra(ctx context.Context, by Actor, caseID string, in Ex
 	if err := c.addEvent(ctx, tx, by.Subject, caseID, "extra.proposed", cs.Status, cs.Status, x.ID, in.Reason); err != nil {
 		return Extra{}, err
 	}
-	if err := c.logTx(ctx, tx, by.entry(audit.ActionExtraPropose, "extra", x.ID, caseID)); err != nil {
-		return Extra{}, err
-	}
 	n := Notice{Event: NoticeExtraProposed, CaseID: caseID, RecipientID: cs.OwnerID, Language: cs.Language, Amount: &price}
 	if err := c.notify(ctx, tx, n); err != nil {
+		return Extra{}, err
+	}
+	if err := c.logTx(ctx, tx, by.entry(audit.ActionExtraPropose, "extra", x.ID, caseID)); err != nil {
 		return Extra{}, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -65,7 +65,8 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 		where = append(where, fmt.Sprintf("owner_id = $%d", len(args)))
 	case scope.ReviewerID != "":
 		args = append(args, scope.ReviewerID)
-		where = append(where, fmt.Sprintf("id IN (SELECT case_id FROM assignments WHERE reviewer_id = $%d)", len(args)))
+		where = append(where, fmt.Sprintf("id IN (SELECT case_id FROM assignments WHERE reviewer_id = $%d)", len(args)),
+			"status NOT IN ('withdrawn', 'refunded')") // access.ReviewerClosed
 	default:
 		return []View{}, nil
 	}
@@ -126,7 +127,7 @@ func (c *Cases) redact(ctx context.Context, views []View, ids []string) error {
 	if c.cfg.Consent == nil {
 		return errors.New("cases: no consent checker configured: cannot show reviewers their cases")
 	}
-	active, err := c.cfg.Consent.ActiveConsents(ctx, ids)
+	active, err := c.cfg.Consent.ActiveConsents(ctx, nil, ids)
 	if err != nil {
 		return fmt.Errorf("%w: consent: %w", so.ErrUnavailable, err)
 	}

@@ -51,19 +51,20 @@ func (c *Cases) ReviewDocument(ctx context.Context, by Actor, docID string, in R
 	if err != nil {
 		return Document{}, err
 	}
-	if d.Kind == so.KindReport || d.Status != "available" {
-		return Document{}, so.Errorf(so.EConflict, "only an available document of the applicant's checklist can be reviewed")
-	}
 	tx, cs, err := c.lock(ctx, d.CaseID, "review document", so.StatusSubmitted, so.StatusTriage, so.StatusDocumentsRequested)
 	if err != nil {
 		return Document{}, err
 	}
 	defer tx.Rollback()
 	now := c.Now()
-	_, err = tx.ExecContext(ctx, `UPDATE documents SET review = $2, review_reason = $3, reviewed_by = $4, reviewed_at = $5
-		WHERE id = $1 AND status = 'available'`, docID, in.Decision, in.Reason, by.Subject.AccountID, now)
+	res, err := tx.ExecContext(ctx, `UPDATE documents SET review = $2, review_reason = $3, reviewed_by = $4, reviewed_at = $5
+		WHERE id = $1 AND case_id = $6 AND status = 'available' AND kind <> 'report'`,
+		docID, in.Decision, in.Reason, by.Subject.AccountID, now, cs.ID)
 	if err != nil {
 		return Document{}, fmt.Errorf("review document: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return Document{}, so.Errorf(so.EConflict, "only an available document of the applicant's checklist can be reviewed")
 	}
 	if err := c.addEvent(ctx, tx, by.Subject, cs.ID, "document."+string(in.Decision), cs.Status, cs.Status, docID, in.Reason); err != nil {
 		return Document{}, err
@@ -95,12 +96,48 @@ func (c *Cases) UploadAllowed(ctx context.Context, caseID string, role so.Role, 
 	if err != nil {
 		return fmt.Errorf("upload allowed: %w", err)
 	}
-	if kind == so.KindReport {
-		if status == so.StatusInReview {
-			return nil
-		}
-	} else if status.OpenForDocuments() {
+	switch {
+	case kind == so.KindReport && status == so.StatusInReview:
+		return c.requireConsent(ctx, c.db, caseID, "the privacy consent is not active")
+	case kind != so.KindReport && status.OpenForDocuments():
 		return nil
 	}
 	return so.StateError(status)
+}
+
+// PrepareDeletion decides whether by may erase the document now and records the erasure in
+// the case history and the audit log, in one transaction, before the erasure. An applicant erases a document of their own case while the case is open
+// for documents, unless a case manager accepted it, and never the specialist's report; the
+// DPO erases any document (GDPR Art. 17). Otherwise an EState or EConflict error. The caller
+// has asked access.Policy for ActionDocumentDelete, and erases the document after this.
+func (c *Cases) PrepareDeletion(ctx context.Context, by Actor, docID string) error {
+	d, err := c.Document(ctx, docID)
+	if err != nil {
+		return err
+	}
+	tx, cs, err := c.lock(ctx, d.CaseID, "erase document")
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if by.Subject.Role != so.RoleDPO {
+		switch {
+		case !cs.Status.OpenForDocuments():
+			return so.StateError(cs.Status)
+		case d.Kind == so.KindReport:
+			return so.Errorf(so.EConflict, "the specialist's report cannot be erased by the applicant")
+		case d.Review != nil && d.Review.Decision == DecisionAccepted:
+			return so.Errorf(so.EConflict, "a document the case manager accepted cannot be erased")
+		}
+	}
+	if err := c.addEvent(ctx, tx, by.Subject, cs.ID, "document.erased", cs.Status, cs.Status, docID, ""); err != nil {
+		return err
+	}
+	if err := c.logTx(ctx, tx, by.entry(audit.ActionDocumentErase, "document", docID, cs.ID)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("erase document: %w", err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -62,6 +63,9 @@ func Next(t Transition, from so.CaseStatus) (so.CaseStatus, bool) {
 
 // Action is the access policy's action for t.
 func (t Transition) Action() access.Action { return access.Transitions[string(t)] }
+
+// AuditAction is the audit log's action for t, done or refused: "case.request_documents".
+func (t Transition) AuditAction() string { return "case." + strings.ReplaceAll(string(t), "-", "_") }
 
 // Valid reports whether t is one of Transitions.
 func (t Transition) Valid() bool { return slices.Contains(Transitions, t) }
@@ -211,14 +215,14 @@ func (c *Cases) Transition(ctx context.Context, by Actor, caseID string, t Trans
 	if err := c.addEvent(ctx, tx, by.Subject, caseID, string(t), cs.Status, to, st.objectID, st.note); err != nil {
 		return Case{}, err
 	}
-	e := by.entry("case."+strings.ReplaceAll(string(t), "-", "_"), "case", caseID, caseID)
-	if err := c.logTx(ctx, tx, e); err != nil {
-		return Case{}, err
-	}
 	for _, n := range st.notices {
 		if err := c.notify(ctx, tx, n); err != nil {
 			return Case{}, err
 		}
+	}
+	// The audit entry is the last statement: it holds the log's append lock until Commit.
+	if err := c.logTx(ctx, tx, by.entry(t.AuditAction(), "case", caseID, caseID)); err != nil {
+		return Case{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return Case{}, fmt.Errorf("%s: %w", t, err)
@@ -293,18 +297,15 @@ func (st *step) apply(ctx context.Context) error {
 	return st.update(ctx)
 }
 
-// resume ends a pause of the running clock: its due instant moves by the working days the
-// pause took.
+// resume ends the pause of the triage clock when the applicant sends what was asked for: its
+// due instant moves by the working days the pause took. (The report clock's pauses end in
+// DecideExtra.)
 func (st *step) resume() {
 	if st.cs.ClockPausedAt == nil {
 		return
 	}
-	cal := st.c.cfg.Calendar
-	switch {
-	case st.cs.Status == so.StatusDocumentsRequested && st.cs.TriageDueAt != nil:
-		st.assign("triage_due_at", shiftDue(cal, *st.cs.TriageDueAt, *st.cs.ClockPausedAt, st.now))
-	case st.cs.Status == so.StatusInReview && st.cs.ReportDueAt != nil:
-		st.assign("report_due_at", shiftDue(cal, *st.cs.ReportDueAt, *st.cs.ClockPausedAt, st.now))
+	if st.cs.TriageDueAt != nil {
+		st.assign("triage_due_at", shiftDue(st.c.cfg.Calendar, *st.cs.TriageDueAt, *st.cs.ClockPausedAt, st.now))
 	}
 	st.assign("clock_paused_at", nil)
 }
@@ -342,14 +343,8 @@ func (st *step) accept(ctx context.Context) error {
 	if len(missing) > 0 {
 		return so.Errorf(so.EConflict, "accept every required document first; not accepted: %s", strings.Join(missing, ", "))
 	}
-	if st.c.cfg.Consent != nil {
-		active, err := st.c.cfg.Consent.ActiveConsents(ctx, []string{st.cs.ID})
-		if err != nil {
-			return fmt.Errorf("accept: consent: %w", err)
-		}
-		if !active[st.cs.ID] {
-			return so.Errorf(so.EConflict, "countersign the privacy consent first")
-		}
+	if err := st.c.requireConsent(ctx, st.tx, st.cs.ID, "countersign the privacy consent first"); err != nil {
+		return err
 	}
 	kind, err := st.c.priceKind(ctx, st.tx, st.cs)
 	if err != nil {
@@ -436,6 +431,16 @@ func (st *step) release(ctx context.Context) error {
 	if proposed > 0 {
 		return so.Errorf(so.EConflict, "an extra is waiting for the applicant's decision")
 	}
+	b, err := st.c.balance(ctx, st.tx, st.cs)
+	if err != nil {
+		return err
+	}
+	if b.Outstanding().Cents > 0 {
+		return so.Errorf(so.EConflict, "%s %s is still to be paid", b.Outstanding().Currency, b.Outstanding())
+	}
+	if err := st.c.requireConsent(ctx, st.tx, st.cs.ID, "the privacy consent is not active: the report cannot be released"); err != nil {
+		return err
+	}
 	st.assign("released_at", st.now)
 	st.notices = append(st.notices, st.notice(NoticeReportReleased))
 	return st.update(ctx)
@@ -473,6 +478,22 @@ func (c *Cases) lock(ctx context.Context, caseID, op string, states ...so.CaseSt
 		return nil, Case{}, err
 	}
 	return tx, cs, nil
+}
+
+// requireConsent fails with EConflict (message) unless the case has an active countersigned
+// consent, read in tx; without a consent checker nothing that needs consent is allowed.
+func (c *Cases) requireConsent(ctx context.Context, q sqlx.QueryerContext, caseID, message string) error {
+	if c.cfg.Consent == nil {
+		return errors.New("cases: no consent checker configured")
+	}
+	active, err := c.cfg.Consent.ActiveConsents(ctx, q, []string{caseID})
+	if err != nil {
+		return fmt.Errorf("%w: consent: %w", so.ErrUnavailable, err)
+	}
+	if !active[caseID] {
+		return so.Errorf(so.EConflict, "%s", message)
+	}
+	return nil
 }
 
 // logTx writes e in tx; without an auditor (tests of one part) nothing is written.

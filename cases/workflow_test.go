@@ -78,7 +78,7 @@ func newFlow(t *testing.T, start time.Time) *flow {
 	}
 	f := &flow{t: t, ctx: context.Background(), db: testenv.NewDB(t), now: start, notify: &notices{}}
 	f.cases = cases.New(cases.Config{DB: f.db.Runtime, Now: func() time.Time { return f.now }, Calendar: cal,
-		Notifier: f.notify})
+		Notifier: f.notify, Consent: consentAll{}})
 	outbox, err := mail.New(mail.Config{DB: f.db.Runtime, Sender: &mail.MemoryMailer{}, Key: make([]byte, mail.KeySize)})
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +338,7 @@ func TestReviewerSeesNothingBeforeConsent(t *testing.T) {
 
 type fakeConsent map[string]bool
 
-func (fc fakeConsent) ActiveConsents(_ context.Context, ids []string) (map[string]bool, error) {
+func (fc fakeConsent) ActiveConsents(_ context.Context, _ sqlx.QueryerContext, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, id := range ids {
 		out[id] = fc[id]
@@ -414,4 +414,16 @@ func TestUpdateRequest(t *testing.T) {
 	if b, _ := f.cases.Balance(f.ctx, other.ID); b.Outstanding().Cents != 51800 {
 		t.Errorf("outstanding with the courier: %+v", b)
 	}
+}
+
+// consentAll says every case has an active consent (package consent has its own tests; the API
+// tests use the real gate).
+type consentAll struct{}
+
+func (consentAll) ActiveConsents(_ context.Context, _ sqlx.QueryerContext, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
 }

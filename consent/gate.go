@@ -62,8 +62,12 @@ func (g *Gate) Check(ctx context.Context, caseID string, role so.Role, kind so.D
 }
 
 // ActiveConsents returns, for each of the cases, whether it has an active countersigned
-// consent; a database error is returned (the caller denies).
-func (g *Gate) ActiveConsents(ctx context.Context, caseIDs []string) (map[string]bool, error) {
+// consent, read through q (the caller's transaction, or nil for the gate's connection); a
+// database error is returned (the caller denies).
+func (g *Gate) ActiveConsents(ctx context.Context, q sqlx.QueryerContext, caseIDs []string) (map[string]bool, error) {
+	if q == nil {
+		q = g.db
+	}
 	out := make(map[string]bool, len(caseIDs))
 	valid := make([]string, 0, len(caseIDs))
 	for _, id := range caseIDs {
@@ -76,7 +80,7 @@ func (g *Gate) ActiveConsents(ctx context.Context, caseIDs []string) (map[string
 		return out, nil
 	}
 	var active []string
-	if err := g.db.SelectContext(ctx, &active, `SELECT DISTINCT case_id::text FROM case_consents WHERE case_id = ANY($1::uuid[])
+	if err := sqlx.SelectContext(ctx, q, &active, `SELECT DISTINCT case_id::text FROM case_consents WHERE case_id = ANY($1::uuid[])
 		AND countersigned_at IS NOT NULL AND withdrawn_at IS NULL AND rejected_at IS NULL`, pq.StringArray(valid)); err != nil {
 		return nil, fmt.Errorf("consent: active consents: %w", err)
 	}

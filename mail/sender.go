@@ -38,7 +38,8 @@ type Email struct {
 
 // NewMailer builds a Sender from a URL (SO_SMTP_URL):
 //
-//	smtp://user:password@host:587?from=no-reply@example.org   STARTTLS whenever the server offers it
+//	smtp://user:password@host:587?from=no-reply@example.org   STARTTLS, required (except on loopback)
+//	smtp://host:25?starttls=optional&from=...                  STARTTLS when the server offers it
 //	smtps://user:password@host:465?from=...                    TLS from the first byte
 //	file:///path/to/dir?from=...                               writes each mail as a .eml file (development)
 //
@@ -68,6 +69,13 @@ func NewMailer(rawURL string) (Sender, error) {
 			port = map[string]string{"smtp": "587", "smtps": "465"}[u.Scheme]
 		}
 		m := &SMTPMailer{Addr: net.JoinHostPort(host, port), From: from, ImplicitTLS: u.Scheme == "smtps"}
+		switch u.Query().Get("starttls") {
+		case "", "required":
+			m.RequireTLS = u.Scheme == "smtp" && !loopback(host)
+		case "optional":
+		default:
+			return nil, fmt.Errorf("mail URL starttls= must be required or optional: %w", ErrInvalid)
+		}
 		if u.User != nil {
 			pw, _ := u.User.Password()
 			m.Auth = smtp.PlainAuth("", u.User.Username(), pw, host)
@@ -114,7 +122,10 @@ type SMTPMailer struct {
 	From        string    // envelope and header sender
 	Auth        smtp.Auth // nil: no authentication
 	ImplicitTLS bool      // smtps: TLS before the greeting
-	TLSConfig   *tls.Config
+	// RequireTLS refuses to send over a connection the server does not offer to secure with
+	// STARTTLS: links in mails are credentials, and a stripped STARTTLS would expose them.
+	RequireTLS bool
+	TLSConfig  *tls.Config
 	// Now stamps the Date header; time.Now when nil.
 	Now func() time.Time
 }
@@ -161,6 +172,8 @@ func (s *SMTPMailer) Send(ctx context.Context, e Email) error {
 			if err := c.StartTLS(tc); err != nil {
 				return sendError("starttls", err)
 			}
+		} else if s.RequireTLS {
+			return sendError("starttls", errors.New("the server does not offer STARTTLS"))
 		}
 	}
 	if s.Auth != nil {
@@ -332,4 +345,13 @@ func isTimeout(err error) bool {
 func permanent(err error) bool {
 	var se *SendError
 	return (errors.As(err, &se) && se.Permanent()) || errors.Is(err, ErrInvalid)
+}
+
+// loopback reports whether host names this machine: mail to a local relay needs no TLS.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

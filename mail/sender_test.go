@@ -42,8 +42,15 @@ func TestNewMailer(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := m.(*mail.SMTPMailer)
-	if s.Addr != "mail.example.org:587" || s.From != "so@example.org" || s.Auth == nil || s.ImplicitTLS {
+	if s.Addr != "mail.example.org:587" || s.From != "so@example.org" || s.Auth == nil || s.ImplicitTLS || !s.RequireTLS {
 		t.Errorf("smtp URL: %+v", s)
+	}
+	for raw, want := range map[string]bool{"smtp://127.0.0.1:25": false, "smtp://localhost:25": false,
+		"smtp://mail.example.org?starttls=optional": false, "smtp://mail.example.org?starttls=required": true} {
+		m, err := mail.NewMailer(raw)
+		if err != nil || m.(*mail.SMTPMailer).RequireTLS != want {
+			t.Errorf("%s: RequireTLS %v, %v; want %v", raw, m, err, want)
+		}
 	}
 	m, err = mail.NewMailer("smtps://mail.example.org")
 	if err != nil {
@@ -55,7 +62,7 @@ func TestNewMailer(t *testing.T) {
 	if d, err := mail.NewMailer("file:///tmp/so-mail"); err != nil || d.(*mail.DirMailer).Dir != "/tmp/so-mail" {
 		t.Errorf("file URL: %v %v", d, err)
 	}
-	for _, bad := range []string{"http://x", "smtp://", "file://", "smtp://h?from=Eve%20%3Ce@x%3E", "::", "smtp://u:secretpw@h:bad"} {
+	for _, bad := range []string{"http://x", "smtp://", "file://", "smtp://h?from=Eve%20%3Ce@x%3E", "::", "smtp://u:secretpw@h:bad", "smtp://h?starttls=maybe"} {
 		_, err := mail.NewMailer(bad)
 		if !errors.Is(err, mail.ErrInvalid) {
 			t.Errorf("NewMailer(%q) = %v, want ErrInvalid", bad, err)
@@ -124,6 +131,17 @@ func TestSMTPMailer(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, srv, false)
+	})
+	t.Run("no STARTTLS offered when it is required", func(t *testing.T) {
+		srv := &catcher{}
+		m := &mail.SMTPMailer{Addr: startSMTP(t, srv, nil, false), From: "so@example.org", RequireTLS: true}
+		var se *mail.SendError
+		if err := m.Send(context.Background(), e); !errors.As(err, &se) || se.Stage != "starttls" || se.Permanent() {
+			t.Fatalf("send without STARTTLS: %v, want a retryable starttls failure", err)
+		}
+		if len(srv.received()) != 0 {
+			t.Fatal("the message went out in clear")
+		}
 	})
 	t.Run("STARTTLS when offered", func(t *testing.T) {
 		serverTLS, pool := selfSigned(t)

@@ -135,6 +135,31 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	return handler.HTTPResponse{}, handler.FileInfoChanges{MetaData: meta}, nil
 }
 
+// stillAllowed asks again, when an upload finishes, what PreCreate asked when it began: may
+// the uploader upload this kind to this case, and does the case take it in its current state.
+// A refusal is a rejection (the upload is erased and the uploader told why); other errors fail
+// the request.
+func (h *Hooks) stillAllowed(ctx context.Context, uploader access.Subject, caseID string, kind so.DocumentKind) (*RejectError, error) {
+	uploader.TOTPSatisfied = true // passed when the upload was created
+	err := h.Policy.AuthorizeUpload(ctx, uploader, caseID, kind)
+	if err == nil {
+		err = h.Registry.UploadAllowed(ctx, caseID, uploader.Role, kind)
+	}
+	switch so.ErrorCode(err) {
+	case "":
+		if err != nil {
+			return nil, fmt.Errorf("authorize finished upload: %w", err)
+		}
+		return nil, nil
+	case so.EState, so.EConflict:
+		return &RejectError{Status: http.StatusConflict, Code: "state",
+			Message: "the case no longer takes this document: it moved on while the upload ran"}, nil
+	default:
+		return &RejectError{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "you may no longer upload this document to this case"}, nil
+	}
+}
+
 // caseUsage is the bytes the case holds: its documents and its unfinished uploads.
 func (h *Hooks) caseUsage(ctx context.Context, caseID string) (int64, error) {
 	docs, err := h.Registry.DocumentBytes(ctx, caseID)
@@ -180,6 +205,8 @@ func tusAnswer(err error) (handler.Error, string) {
 		return handler.NewError("unauthenticated", "sign in first", http.StatusUnauthorized), "unauthenticated"
 	case errors.Is(err, so.ErrState):
 		return handler.NewError("state", "the case does not take this document in its current state", http.StatusConflict), "state"
+	case so.ErrorCode(err) == so.EConflict:
+		return handler.NewError("conflict", err.Error(), http.StatusConflict), "precondition"
 	default:
 		return handler.NewError("internal", "internal error", http.StatusInternalServerError), "internal"
 	}
@@ -212,6 +239,12 @@ func (h *Hooks) Finish(ctx context.Context, f FinishedUpload) error {
 	v, err := Inspect(ctx, f.Content, f.Size, so.DocumentKind(md["kind"]))
 	if err != nil {
 		return fmt.Errorf("inspect upload: %w", err)
+	}
+	if v.Reject == nil {
+		// The case may have moved on, or the uploader lost access, since the upload began.
+		if v.Reject, err = h.stillAllowed(ctx, uploader, ev.CaseID, ev.Kind); err != nil {
+			return err
+		}
 	}
 	if v.Reject != nil {
 		ev.Action, ev.Outcome, ev.Reason = "upload.reject", v.Reject, v.Reject.Code

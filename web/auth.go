@@ -72,7 +72,11 @@ type statusError interface {
 // with the request id and answered 500 without their text.
 func (s *Server) fail(c *gin.Context, err error) {
 	if reason := denialReason(err); reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil {
-		e := entryFor(c, "access.denied", "route:"+c.FullPath(), c.Param("id"), "", reason)
+		caseID := ""
+		if strings.HasPrefix(c.FullPath(), "/api/v1/cases/:id") && so.ValidID(c.Param("id")) {
+			caseID = c.Param("id") // so that the case's audit trail shows the refusals too
+		}
+		e := entryFor(c, "access.denied", "route:"+c.FullPath(), c.Param("id"), caseID, reason)
 		e.Outcome = audit.OutcomeMinorFailure
 		if aerr := s.record(c, e); aerr != nil {
 			err = aerr

@@ -24,6 +24,7 @@ type CaseStore interface {
 	Assign(ctx context.Context, by cases.Actor, caseID, reviewerEmail string) (string, error)
 	Transition(ctx context.Context, by cases.Actor, caseID string, t cases.Transition, in cases.Input) (cases.Case, error)
 	ReviewDocument(ctx context.Context, by cases.Actor, docID string, in cases.ReviewInput) (cases.Document, error)
+	PrepareDeletion(ctx context.Context, by cases.Actor, docID string) error
 	ProposeExtra(ctx context.Context, by cases.Actor, caseID string, in cases.ExtraInput) (cases.Extra, error)
 	ExtraCase(ctx context.Context, extraID string) (string, error)
 	DecideExtra(ctx context.Context, by cases.Actor, extraID string, approve bool) (cases.Extra, error)

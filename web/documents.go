@@ -290,7 +290,8 @@ func (e *codedError) HTTPStatus() int   { return e.status }
 func (e *codedError) ErrorCode() string { return e.code }
 
 // deleteDocument erases a document: its key is shredded, its object deleted, its registry row
-// removed. The erasure is audited before it is done.
+// removed. The erasure is recorded in the case history and the audit log before it is done;
+// an applicant may erase only while the case is open for documents (cases.PrepareDeletion).
 func (s *Server) deleteDocument(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("id")
@@ -303,8 +304,8 @@ func (s *Server) deleteDocument(c *gin.Context) {
 		s.fail(c, so.ErrNotFound)
 		return
 	}
-	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
-		s.fail(c, err)
+	if err := s.cfg.Cases.PrepareDeletion(ctx, actor(c), id); err != nil { // audited with the history row
+		s.failStep(c, action, "document", id, doc.CaseID, err)
 		return
 	}
 	if err := s.cfg.Vault.Erase(ctx, id, stored.ObjectKey); err != nil {

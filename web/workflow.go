@@ -28,12 +28,18 @@ func (s *Server) transition(t cases.Transition) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		cs, err := s.cfg.Cases.Transition(c.Request.Context(), actor(c), c.Param("id"), t, in)
-		if err != nil {
-			s.failStep(c, "case."+string(t), "case", c.Param("id"), c.Param("id"), err)
+		ctx, id := c.Request.Context(), c.Param("id")
+		if _, err := s.cfg.Cases.Transition(ctx, actor(c), id, t, in); err != nil {
+			s.failStep(c, t.AuditAction(), "case", id, id, err)
 			return
 		}
-		c.JSON(http.StatusOK, cs)
+		// The answer is the case as the caller may see it now.
+		v, err := s.cfg.Cases.View(ctx, subjectOf(c), id)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, v)
 	}
 }
 

@@ -345,6 +345,60 @@ func TestWithdrawalAndRefund(t *testing.T) {
 		v.Payments[1].Amount.Amount != "500.00" || v.Payments[1].Reason == "" {
 		t.Fatalf("refunded: %+v", v)
 	}
+	// The refunded case is closed to its reviewer.
+	w.do(w.reviewer, "GET", "/api/v1/cases/"+id, nil).want(t, 404, "the reviewer reads a refunded case")
+	var listed struct {
+		Cases []struct{ ID string } `json:"cases"`
+	}
+	if err := json.Unmarshal(w.do(w.reviewer, "GET", "/api/v1/cases", nil).want(t, 200, "list").body, &listed); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(listed.Cases, func(c struct{ ID string }) bool { return c.ID == id }) {
+		t.Error("the reviewer still lists the refunded case")
+	}
+}
+
+// When the applicant withdraws the consent during the review, the reviewer can neither upload
+// nor release the report nor propose an extra, and no answer carries the patient's data.
+func TestConsentWithdrawnDuringReview(t *testing.T) {
+	w := newWorkflowWorld(t)
+	id := w.toInReview()
+	w.do(w.applicant, "POST", "/api/v1/cases/"+id+"/consent/withdrawal", map[string]string{}).want(t, 200, "withdraw consent")
+	for _, r := range []reply{
+		w.do(w.reviewer, "POST", "/api/v1/uploads/", nil, tusCreate(id, "report", 100)).want(t, 409, "upload the report"),
+		w.step(w.reviewer, id, "release", nil, 409),
+		w.do(w.reviewer, "POST", "/api/v1/cases/"+id+"/extras", map[string]string{"type": "in_depth", "reason": "r"}).
+			want(t, 409, "propose an extra"),
+		w.do(w.reviewer, "GET", "/api/v1/cases/"+id, nil).want(t, 200, "read the case"),
+	} {
+		if strings.Contains(string(r.body), "Maria") || strings.Contains(string(r.body), "surgery") {
+			t.Errorf("the reviewer read health data after the withdrawal: %s", r.body)
+		}
+	}
+}
+
+// An applicant erases their own documents only while the case is open for documents and not
+// once a case manager accepted them; the erasure is in the case's history.
+func TestDocumentErasureFollowsTheCase(t *testing.T) {
+	w := newWorkflowWorld(t)
+	id := w.newDraft()
+	keep := w.upload(w.applicant, id, "clinical_history", pdf)
+	drop := w.upload(w.applicant, id, "other", pdf)
+	w.step(w.applicant, id, "submit", nil, 200)
+	w.step(w.cm, id, "triage", nil, 200)
+	w.review(keep, "accepted", "")
+	w.do(w.applicant, "DELETE", "/api/v1/documents/"+keep, nil).want(t, 409, "erase an accepted document")
+	w.do(w.applicant, "DELETE", "/api/v1/documents/"+drop, nil).want(t, 204, "erase a document under review")
+	if got := docIDs(t, w.do(w.applicant, "GET", "/api/v1/cases/"+id+"/documents", nil)); !slices.Equal(got, []string{keep}) {
+		t.Errorf("documents after the erasure: %v", got)
+	}
+	found := false
+	for _, e := range w.detail(w.applicant, id).History {
+		found = found || (e.Action == "document.erased" && e.ObjectID == drop)
+	}
+	if !found {
+		t.Error("the erasure is not in the case's history")
+	}
 }
 
 // Every transition from every state it is not allowed from answers 409 {error:"state",
@@ -381,7 +435,12 @@ func TestIllegalTransitionsAnswer409(t *testing.T) {
 				as = w.cm
 			}
 			r := w.do(as, "POST", "/api/v1/cases/"+id+"/"+string(tr), body[string(tr)])
-			if r.status != 409 || errorCode(t, r) != "state" || r.json(t)["status"] != string(st) {
+			if as == w.reviewer && (st == so.StatusWithdrawn || st == so.StatusRefunded) {
+				// closed to its reviewers: they see no case at all
+				if r.status != 404 {
+					t.Errorf("%s from %s by the reviewer: %d %s", tr, st, r.status, r.body)
+				}
+			} else if r.status != 409 || errorCode(t, r) != "state" || r.json(t)["status"] != string(st) {
 				t.Errorf("%s from %s: %d %s", tr, st, r.status, r.body)
 			}
 			n++

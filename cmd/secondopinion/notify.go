@@ -36,13 +36,9 @@ func (n *caseMails) Notify(ctx context.Context, tx *sqlx.Tx, x cases.Notice) err
 	if !ok {
 		return fmt.Errorf("no mail template for %q", x.Event)
 	}
-	names, err := n.accounts.AccountNames(ctx, []string{x.RecipientID})
+	to, err := n.accounts.EmailIn(ctx, tx, x.RecipientID)
 	if err != nil {
-		return err
-	}
-	to := names[x.RecipientID].Email
-	if to == "" {
-		return fmt.Errorf("mail: recipient account %s not found", x.RecipientID)
+		return fmt.Errorf("mail: recipient: %w", err)
 	}
 	p := mail.Params{Link: caseLink(n.publicURL, x.CaseID)}
 	if x.Amount != nil {
