@@ -12,7 +12,9 @@ import (
 
 	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
+	"github.com/secondopinion/secondopinion/consent"
 	"github.com/secondopinion/secondopinion/internal/testenv"
 	"github.com/secondopinion/secondopinion/internal/workdays"
 	"github.com/secondopinion/secondopinion/mail"
@@ -426,4 +428,60 @@ func (consentAll) ActiveConsents(_ context.Context, _ sqlx.QueryerContext, ids [
 		out[id] = true
 	}
 	return out, nil
+}
+
+// A transition needs one database connection: nothing inside its transaction waits for a
+// second one from the pool (which, while the transaction holds the audit log's append lock,
+// could wait for ever under load). The store runs here on a pool of one connection, with the
+// real audit writer and consent gate; any second connection would block until the deadline.
+func TestTransitionsNeedOneConnection(t *testing.T) {
+	f := newFlow(t, at(2026, 6, 1, 9, 0))
+	one, err := sqlx.Open("postgres", f.db.RuntimeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	one.SetMaxOpenConns(1)
+	w := audit.NewWriter(f.db.Runtime, audit.WriterConfig{})
+	defer w.Close()
+	cal, _ := workdays.Parse("IT", rome)
+	f.cases = cases.New(cases.Config{DB: one, Now: func() time.Time { return f.now }, Calendar: cal, Audit: w,
+		Notifier: f.notify, Consent: consent.NewGate(one)})
+	f.cases.SetAccounts(f.svc.Accounts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f.ctx = ctx
+
+	c := f.create(so.LanguageEnglish)
+	store := consent.NewStore(f.db.Runtime)
+	if _, err := store.Sign(ctx, c.ID, "2025-01-en", "Maria Rossi", so.RelationshipSelf, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Countersign(ctx, c.ID, f.cm.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	f.step(f.ann, c.ID, cases.TransitionSubmit, cases.Input{})
+	f.step(f.cm, c.ID, cases.TransitionTriage, cases.Input{})
+	f.acceptAll(c)
+	if _, err := f.cases.Assign(ctx, cases.Actor{Subject: f.cm}, c.ID, "rev@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	f.step(f.cm, c.ID, cases.TransitionAccept, cases.Input{})
+	f.step(f.cm, c.ID, cases.TransitionPayment, cases.Input{Amount: "500.00", Currency: "EUR", Method: "card"})
+	x, err := f.cases.ProposeExtra(ctx, cases.Actor{Subject: f.rev}, c.ID, cases.ExtraInput{Type: so.ExtraInDepth, Reason: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cases.DecideExtra(ctx, cases.Actor{Subject: f.ann}, x.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cases.Register(ctx, cases.NewDocument{ID: "report-1", CaseID: c.ID, Kind: so.KindReport,
+		UploadedBy: f.rev.AccountID, ObjectKey: "o/report-1", Size: 10, EncryptedSize: 100, SniffedType: "pdf"}); err != nil {
+		t.Fatal(err)
+	}
+	f.step(f.rev, c.ID, cases.TransitionRelease, cases.Input{})
+	var entries int
+	if err := f.db.Owner.Get(&entries, `SELECT count(*) FROM audit_entries WHERE case_id = $1`, c.ID); err != nil || entries < 10 {
+		t.Errorf("%d audit entries for the case, %v", entries, err)
+	}
 }
