@@ -153,7 +153,7 @@ func New(cfg Config) (*Runner, error) {
 	if err := river.AddWorkerSafely(r.bundle, &periodicWorker{r: r}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	inserter, err := river.NewClient(riverdatabasesql.New(r.db), &river.Config{Logger: r.log})
+	inserter, err := river.NewClient(riverdatabasesql.New(r.db), &river.Config{Logger: quiet(r.log)})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: River client: %w", err)
 	}
@@ -307,7 +307,7 @@ func (r *Runner) riverConfig() *river.Config {
 	// elected later in the period would not see it and run the period again.
 	keep := max(24*time.Hour, longest+time.Hour)
 	return &river.Config{
-		Logger:            r.log,
+		Logger:            quiet(r.log),
 		PollOnly:          true, // database/sql has no LISTEN; fetches poll
 		FetchPollInterval: r.poll,
 		FetchCooldown:     min(100*time.Millisecond, r.poll),
@@ -351,3 +351,17 @@ func (h *errorLogger) HandlePanic(ctx context.Context, job *rivertype.JobRow, pa
 		"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "panic", fmt.Sprint(panicVal), "trace", trace)
 	return nil
 }
+
+// quiet is the logger River's own messages go to: warnings and errors only (River reports job
+// counts at Info every few seconds). Task and job failures are logged by this package.
+func quiet(l *slog.Logger) *slog.Logger { return slog.New(warnOnly{l.Handler()}) }
+
+type warnOnly struct{ slog.Handler }
+
+func (w warnOnly) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelWarn && w.Handler.Enabled(ctx, level)
+}
+
+func (w warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{w.Handler.WithAttrs(as)} }
+
+func (w warnOnly) WithGroup(name string) slog.Handler { return warnOnly{w.Handler.WithGroup(name)} }
