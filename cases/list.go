@@ -107,7 +107,18 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 			return nil, err
 		}
 	}
+	for i := range out {
+		minimize(s, out[i].Case)
+	}
 	return out, nil
+}
+
+// minimize removes from a case what the subject's role has no need for: the DPO handles
+// access requests and erasure by the case's metadata, never its clinical question.
+func minimize(s access.Subject, c *Case) {
+	if c != nil && s.Role == so.RoleDPO {
+		c.ClinicalQuestion = ""
+	}
 }
 
 // dueSQL is the running clock's due instant.
@@ -151,6 +162,7 @@ func (c *Cases) View(ctx context.Context, s access.Subject, id string) (View, er
 			return View{}, err
 		}
 	}
+	minimize(s, v[0].Case)
 	return v[0], nil
 }
 
@@ -188,6 +200,11 @@ func (c *Cases) Detail(ctx context.Context, s access.Subject, id string) (Detail
 	}
 	if d.History, err = c.History(ctx, id); err != nil {
 		return Detail{}, err
+	}
+	if s.Role == so.RoleDPO { // notes may hold clinical detail; the steps themselves stay
+		for i := range d.History {
+			d.History[i].Note = ""
+		}
 	}
 	if d.Extras, err = c.Extras(ctx, id); err != nil {
 		return Detail{}, err

@@ -479,6 +479,11 @@ func TestReviewerReadsNothingBeforeConsent(t *testing.T) {
 	}
 	w.detail(w.cm, id)
 	w.do(w.cm, "GET", "/api/v1/cases/"+id+"/documents", nil).want(t, 200, "case manager's documents")
+	// The DPO reads the case's metadata (for access requests and erasure), not its question.
+	if r := w.do(w.dpo, "GET", "/api/v1/cases/"+id, nil).want(t, 200, "the DPO reads the case"); strings.Contains(string(r.body), "surgery") ||
+		!strings.Contains(string(r.body), "Rossi") {
+		t.Errorf("the DPO's view: %s", r.body)
+	}
 	var got []string
 	for _, e := range w.auditQuery(w.dpo, "case_id="+id+"&limit=500").Entries {
 		got = append(got, e.ActorRole+" "+e.Action+" "+e.Reason)
