@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	e.GET("/api/v1/openapi.json", s.openAPI)
 
 	api := e.Group("/api/v1", s.authenticate)
 	s.mountUploads(api)
