@@ -24,8 +24,10 @@ import (
 )
 
 // The OpenAPI document is loaded and checked with kin-openapi, which validates OpenAPI 3.1
-// documents as such: the document's structure, every $ref, the path parameters of every
-// operation, unique operation ids, and each schema and example under JSON Schema 2020-12.
+// documents as such: the document's structure (unknown fields included), every $ref, the path
+// parameters of every operation, unique operation ids, the formats named, and each schema and
+// example under JSON Schema 2020-12. The tests below hold it to the route table, the root
+// vocabulary, the state machine, the policy and the handlers' real answers.
 
 // loadOpenAPI parses and validates the embedded document, failing the test on any problem.
 func loadOpenAPI(t *testing.T) *openapi3.T {
@@ -38,7 +40,7 @@ func loadOpenAPI(t *testing.T) *openapi3.T {
 	if !doc.IsOpenAPI31OrLater() || doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi.json is OpenAPI %q, want 3.1.0", doc.OpenAPI)
 	}
-	if err := doc.Validate(loader.Context, openapi3.EnableMultiError()); err != nil {
+	if err := doc.Validate(loader.Context, openapi3.EnableMultiError(), openapi3.EnableSchemaFormatValidation()); err != nil {
 		t.Fatalf("openapi.json is not a valid OpenAPI 3.1 document:\n%v", err)
 	}
 	return doc
@@ -78,7 +80,7 @@ func TestOpenAPIDocumentIsComplete(t *testing.T) {
 			}
 		}
 		if public := op.Security != nil && !requiresCredential(*op.Security); public != (len(roles) == 0) {
-			t.Errorf("%s: x-roles %v, but sign-in optional: %v", name, roles, public)
+			t.Errorf("%s: x-roles %v disagree with its security (sign-in optional: %v)", name, roles, public)
 		}
 	}
 }
@@ -141,8 +143,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Errorf("routes.go and openapi.json differ:\nregistered, not documented:\n\t%s\ndocumented, not registered:\n\t%s",
 			strings.Join(undocumented, "\n\t"), strings.Join(unrouted, "\n\t"))
 	}
-	if len(registered) < 50 {
-		t.Errorf("only %d routes registered: is the upload group mounted?", len(registered))
+	if !registered["PATCH /api/v1/uploads/{id}"] {
+		t.Error("the upload routes are not mounted: the comparison misses them")
 	}
 }
 
