@@ -104,6 +104,15 @@ func (fakeCases) Transition(_ context.Context, _ cases.Actor, _ string, t cases.
 	return c, nil
 }
 
+// View is the case after a step: the submitted sample.
+func (fakeCases) View(context.Context, access.Subject, string) (cases.View, error) {
+	c := draftCase()
+	c.Status, c.SubmittedAt = so.StatusSubmitted, &sampleTime
+	return cases.View{ID: c.ID, Status: c.Status, Case: &c}, nil
+}
+
+func (fakeCases) PrepareDeletion(context.Context, cases.Actor, string) error { return nil }
+
 func (fakeCases) ProposeExtra(context.Context, cases.Actor, string, cases.ExtraInput) (cases.Extra, error) {
 	return proposedExtra(), nil
 }
