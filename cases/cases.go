@@ -317,3 +317,10 @@ func (c *Cases) CaseFacts(ctx context.Context, id string) (access.CaseFacts, err
 	}
 	return access.CaseFacts{ID: r.ID, OwnerID: r.OwnerID, Status: so.CaseStatus(r.Status), Reviewers: []string(r.Reviewers)}, nil
 }
+
+// Relationship is the applicant's relationship to the patient of the case (for the consent's
+// signature); so.ErrNotFound when there is no case.
+func (c *Cases) Relationship(ctx context.Context, caseID string) (so.Relationship, error) {
+	cs, err := c.Get(ctx, caseID)
+	return cs.ApplicantRelationship, err
+}

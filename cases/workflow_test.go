@@ -453,7 +453,7 @@ func TestTransitionsNeedOneConnection(t *testing.T) {
 	f.ctx = ctx
 
 	c := f.create(so.LanguageEnglish)
-	store := consent.NewStore(f.db.Runtime)
+	store := consent.NewStore(f.db.Runtime, f.cases)
 	if _, err := store.Sign(ctx, c.ID, "2025-01-en", "Maria Rossi", so.RelationshipSelf, ""); err != nil {
 		t.Fatal(err)
 	}

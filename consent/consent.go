@@ -116,13 +116,22 @@ func (c Consent) Status() Status {
 
 // Store records forms and consents. One transaction per method.
 type Store struct {
-	db *sqlx.DB
+	db    *sqlx.DB
+	cases CaseDirectory
 	// Now is the clock for signatures, countersignatures and withdrawals. Default time.Now.
 	Now func() time.Time
 }
 
-// NewStore returns a Store over db (the runtime connection).
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db, Now: time.Now} }
+// CaseDirectory answers what a signature needs to know of its case (*cases.Cases): the
+// applicant's relationship to the patient, or an error matching so.ErrNotFound.
+type CaseDirectory interface {
+	Relationship(ctx context.Context, caseID string) (so.Relationship, error)
+}
+
+// NewStore returns a Store over db (the runtime connection), asking cases about cases.
+func NewStore(db *sqlx.DB, cases CaseDirectory) *Store {
+	return &Store{db: db, cases: cases, Now: time.Now}
+}
 
 func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
@@ -198,22 +207,21 @@ func (s *Store) Sign(ctx context.Context, caseID, formVersion, signerName string
 	if !so.ValidID(caseID) {
 		return Consent{}, fmt.Errorf("case %q: %w", caseID, ErrNotFound)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return Consent{}, fmt.Errorf("consent: sign: %w", err)
-	}
-	defer tx.Rollback()
-	var caseRel string
-	err = tx.GetContext(ctx, &caseRel, `SELECT applicant_relationship FROM cases WHERE id = $1`, caseID)
-	if errors.Is(err, sql.ErrNoRows) {
+	caseRel, err := s.cases.Relationship(ctx, caseID)
+	if errors.Is(err, so.ErrNotFound) {
 		return Consent{}, fmt.Errorf("case %s: %w", caseID, ErrNotFound)
 	}
 	if err != nil {
 		return Consent{}, fmt.Errorf("consent: sign: %w", err)
 	}
-	if so.Relationship(caseRel) != relationship {
+	if caseRel != relationship {
 		return Consent{}, fmt.Errorf("%w: the case's applicant is %q, not %q", ErrInvalid, caseRel, relationship)
 	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Consent{}, fmt.Errorf("consent: sign: %w", err)
+	}
+	defer tx.Rollback()
 	var c Consent
 	err = tx.GetContext(ctx, &c, `INSERT INTO case_consents (case_id, form_version, form_sha256, signer_name, relationship, signed_at, signed_ip)
 		SELECT $1, version, sha256, $3, $4, $5, $6 FROM consent_forms WHERE version = $2

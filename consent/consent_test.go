@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	so "github.com/secondopinion/secondopinion"
 
 	"github.com/secondopinion/secondopinion/internal/testenv"
@@ -29,7 +31,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := testenv.NewDB(t)
-	f := &fixture{db: db, s: NewStore(db.Runtime), g: NewGate(db.Runtime), clock: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
+	f := &fixture{db: db, s: NewStore(db.Runtime, caseRows{db.Runtime}), g: NewGate(db.Runtime), clock: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
 	f.s.Now = func() time.Time { f.clock = f.clock.Add(time.Minute); return f.clock }
 	f.applicant = f.account(t, "applicant", false)
 	f.manager = f.account(t, "case_manager", false)
@@ -372,4 +374,20 @@ func TestFHIR(t *testing.T) {
 	if len(wf.Performer) != 2 || wf.Performer[1].Identifier.Value != f.manager || !wf.Verification[0].Verified {
 		t.Fatalf("countersignature not shown: %+v %+v", wf.Performer, wf.Verification)
 	}
+}
+
+// caseRows reads a case's relationship from the rows these tests insert (package cases owns
+// the table and answers this in the service).
+type caseRows struct{ db *sqlx.DB }
+
+func (c caseRows) Relationship(ctx context.Context, id string) (so.Relationship, error) {
+	if !so.ValidID(id) {
+		return "", so.ErrNotFound
+	}
+	var r so.Relationship
+	err := c.db.GetContext(ctx, &r, `SELECT applicant_relationship FROM cases WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", so.ErrNotFound
+	}
+	return r, err
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
 	so "github.com/secondopinion/secondopinion"
 
 	"github.com/secondopinion/secondopinion/audit"
@@ -31,7 +32,7 @@ func TestReviewerReadScenario(t *testing.T) {
 	}
 	w := audit.NewWriter(db.Runtime, audit.WriterConfig{})
 	defer w.Close()
-	store, gate := consent.NewStore(db.Runtime), consent.NewGate(db.Runtime)
+	store, gate := consent.NewStore(db.Runtime, caseRow{db.Runtime}), consent.NewGate(db.Runtime)
 
 	var owner, manager, reviewer, caseID string
 	for _, a := range []struct {
@@ -122,4 +123,13 @@ func TestReviewerReadScenario(t *testing.T) {
 	if err != nil || !rep.OK || rep.Size != 4 {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
+}
+
+// caseRow reads the test's case's relationship (package cases answers this in the service).
+type caseRow struct{ db *sqlx.DB }
+
+func (c caseRow) Relationship(ctx context.Context, id string) (so.Relationship, error) {
+	var r so.Relationship
+	err := c.db.GetContext(ctx, &r, `SELECT applicant_relationship FROM cases WHERE id = $1`, id)
+	return r, err
 }

@@ -242,3 +242,19 @@ func (k *Keys) rewrapBatch(ctx context.Context) (int, error) {
 	}
 	return len(rows), nil
 }
+
+// CountByKEK returns how many document keys each key-encryption key wraps, by fingerprint.
+func (k *Keys) CountByKEK(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		FP string `db:"kek_fingerprint"`
+		N  int    `db:"n"`
+	}
+	if err := k.db.SelectContext(ctx, &rows, `SELECT kek_fingerprint, count(*) AS n FROM document_keys GROUP BY 1`); err != nil {
+		return nil, fmt.Errorf("vault: count keys: %w", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.FP] = r.N
+	}
+	return out, nil
+}

@@ -107,7 +107,7 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	w.bob = bob
 
 	// Case A's consent is signed and countersigned (through the consent store directly), B has none.
-	cs := consent.NewStore(a.db.Runtime)
+	cs := consent.NewStore(a.db.Runtime, a.m.cases)
 	if _, err := cs.Sign(ctx, w.caseA, "2025-01-en", "Maria Rossi", "self", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Cases:       m.cases,
 		Now:         m.cases.Now,
 
-		Consents:    consent.NewStore(m.db),
+		Consents:    consent.NewStore(m.db, m.cases),
 		AuditLog:    audit.NewReader(m.db),
 		AuditVerify: m.auditCheck,
 	})

@@ -44,17 +44,10 @@ func keysCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []st
 		if err := flags("keys list", args[1:], stderr, func(*flag.FlagSet) {}); err != nil {
 			return err
 		}
-		return withVault(ctx, cfg, func(db *sqlx.DB, kr *vault.Keyring, _ *vault.Keys) error {
-			counts := map[string]int{}
-			var rows []struct {
-				FP string `db:"kek_fingerprint"`
-				N  int    `db:"n"`
-			}
-			if err := db.SelectContext(ctx, &rows, `SELECT kek_fingerprint, count(*) AS n FROM document_keys GROUP BY 1`); err != nil {
+		return withVault(ctx, cfg, func(_ *sqlx.DB, kr *vault.Keyring, keys *vault.Keys) error {
+			counts, err := keys.CountByKEK(ctx)
+			if err != nil {
 				return fmt.Errorf("keys list: %w", err)
-			}
-			for _, r := range rows {
-				counts[r.FP] = r.N
 			}
 			fps, recips := kr.Fingerprints(), kr.Recipients()
 			for i := range fps {
