@@ -167,6 +167,10 @@ func (c *Cases) DecideExtra(ctx context.Context, by Actor, extraID string, appro
 	if err := c.addEvent(ctx, tx, by.Subject, caseID, "extra."+string(status), cs.Status, cs.Status, x.ID, ""); err != nil {
 		return Extra{}, err
 	}
+	n := Notice{Event: NoticeExtraDecided, CaseID: caseID, RecipientID: x.ProposedBy}
+	if err := c.notify(ctx, tx, n); err != nil {
+		return Extra{}, err
+	}
 	action := audit.ActionExtraDecline
 	if approve {
 		action = audit.ActionExtraApprove

@@ -13,6 +13,7 @@ const (
 	NoticeAccepted           NoticeEvent = "accepted" // with the amount due
 	NoticeExtraProposed      NoticeEvent = "extra_proposed"
 	NoticeReportReleased     NoticeEvent = "report_released"
+	NoticeExtraDecided       NoticeEvent = "extra_decided" // to the reviewer who proposed it, in the staff language
 )
 
 // Notice is a mail to queue: the event, the case (for the link), the recipient's account,
@@ -20,7 +21,7 @@ const (
 type Notice struct {
 	Event       NoticeEvent
 	CaseID      string
-	RecipientID string // the applicant's account
-	Language    so.Language
+	RecipientID string      // the applicant's account
+	Language    so.Language // the case's; staff mails use the configured staff language
 	Amount      *Money
 }

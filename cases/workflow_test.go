@@ -255,7 +255,7 @@ func TestReportClockAndExtras(t *testing.T) {
 		t.Fatalf("the extra's payment moved the case: %s %v", c.Status, c.ReportDueAt)
 	}
 	if got := f.notify.events(); !slices.Equal(got, []cases.NoticeEvent{cases.NoticeSubmitted, cases.NoticeAccepted,
-		cases.NoticeExtraProposed}) {
+		cases.NoticeExtraProposed, cases.NoticeExtraDecided}) {
 		t.Errorf("mails %v", got)
 	}
 }

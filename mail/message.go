@@ -28,12 +28,13 @@ const (
 	TemplateInvitation         Template = "invitation"          // referring physician; Link with its token, ExpiresAt
 	TemplateSignInLink         Template = "signin_link"         // applicant; Link with its token, ExpiresAt
 	TemplateSLAReminder        Template = "sla_reminder"        // case manager; Link to the staff queue
+	TemplateExtraDecided       Template = "extra_decided"       // reviewer who proposed an extra; Link to the case
 )
 
 // Templates lists every template.
 func Templates() []Template {
 	return []Template{TemplateSubmitted, TemplateDocumentsRequested, TemplateAccepted, TemplateExtraProposed,
-		TemplateReportReleased, TemplateInvitation, TemplateSignInLink, TemplateSLAReminder}
+		TemplateReportReleased, TemplateInvitation, TemplateSignInLink, TemplateSLAReminder, TemplateExtraDecided}
 }
 
 // needs says which Params a template shows. Every template shows a Link.
@@ -41,7 +42,7 @@ type needs struct{ expiry, amount bool }
 
 func (t Template) needs() (needs, bool) {
 	switch t {
-	case TemplateSubmitted, TemplateDocumentsRequested, TemplateReportReleased, TemplateSLAReminder:
+	case TemplateSubmitted, TemplateDocumentsRequested, TemplateReportReleased, TemplateSLAReminder, TemplateExtraDecided:
 		return needs{}, true
 	case TemplateAccepted, TemplateExtraProposed:
 		return needs{amount: true}, true

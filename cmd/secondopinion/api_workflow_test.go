@@ -286,6 +286,11 @@ func TestCaseFromRequestToReport(t *testing.T) {
 	if !strings.Contains(mails[2].Body, "500,00") || !strings.Contains(mails[3].Body, "232,00") {
 		t.Errorf("the amounts due are not in the acceptance and extra mails: %q / %q", mails[2].Body, mails[3].Body)
 	}
+	// The reviewer learnt that the extra was decided, in the staff language.
+	if got := w.mailsTo("rita@example.org"); len(got) != 1 || got[0].Language != "en" ||
+		!strings.Contains(got[0].Body, w.m.Config.PublicURL+"/cases/"+id) {
+		t.Errorf("mails to the reviewer: %+v", got)
+	}
 }
 
 func docIDs(t *testing.T, r reply) []string {

@@ -265,7 +265,7 @@ func (m *Main) buildDomain() error {
 	})
 	m.audit = audit.NewWriter(m.db, audit.WriterConfig{Committed: m.checkpointer.Committed, Logger: m.Logger})
 	m.consentGate = consent.NewGate(m.db)
-	notices := &caseMails{outbox: m.outbox, publicURL: cfg.PublicURL}
+	notices := &caseMails{outbox: m.outbox, publicURL: cfg.PublicURL, staffLang: cfg.StaffLanguage}
 	ccfg := cases.Config{DB: m.db, Calendar: cfg.Calendar, Prices: cfg.Prices, Audit: m.audit,
 		Consent: m.consentGate, Notifier: notices, Logger: m.Logger}
 	acfg := access.Config{
@@ -429,7 +429,7 @@ func (m *Main) slaReminder(ctx context.Context) error {
 	link := strings.TrimSuffix(m.Config.PublicURL, "/") + "/staff/cases?overdue=true"
 	for _, to := range emails {
 		if err := m.outbox.Enqueue(ctx, tx, mail.Message{To: to, Template: mail.TemplateSLAReminder,
-			Language: string(so.LanguageEnglish), Params: mail.Params{Link: link}}); err != nil {
+			Language: string(m.Config.StaffLanguage), Params: mail.Params{Link: link}}); err != nil {
 			return err
 		}
 	}

@@ -45,6 +45,7 @@ type Config struct {
 	TimeZone         *time.Location // SO_TIMEZONE: the centre's time zone, for working days and mails
 	Calendar         *workdays.Calendar
 	Prices           cases.Prices // SO_CURRENCY and SO_PRICE_*
+	StaffLanguage    so.Language  // SO_STAFF_LANGUAGE: the language of mails to staff
 }
 
 // priceVars are the price variables, each setting one price over cases.DefaultPrices.
@@ -194,6 +195,10 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		Holidays:         r.str("SO_HOLIDAYS", "IT"),
 	}
 	c.Prices = r.readPrices()
+	c.StaffLanguage = so.Language(r.str("SO_STAFF_LANGUAGE", "en"))
+	if !c.StaffLanguage.Valid() {
+		r.fail("SO_STAFF_LANGUAGE", "%q is not en, it or es", c.StaffLanguage)
+	}
 	tz := r.str("SO_TIMEZONE", "Europe/Rome")
 	var err error
 	if c.TimeZone, err = time.LoadLocation(tz); err != nil || tz == "Local" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/access"
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/mail"
@@ -20,6 +21,7 @@ type caseMails struct {
 	outbox    *mail.Outbox
 	accounts  *access.Accounts
 	publicURL string
+	staffLang so.Language // SO_STAFF_LANGUAGE
 }
 
 var noticeTemplates = map[cases.NoticeEvent]mail.Template{
@@ -28,7 +30,11 @@ var noticeTemplates = map[cases.NoticeEvent]mail.Template{
 	cases.NoticeAccepted:           mail.TemplateAccepted,
 	cases.NoticeExtraProposed:      mail.TemplateExtraProposed,
 	cases.NoticeReportReleased:     mail.TemplateReportReleased,
+	cases.NoticeExtraDecided:       mail.TemplateExtraDecided,
 }
+
+// staffNotices go to staff, in the staff language rather than the case's.
+var staffNotices = map[cases.NoticeEvent]bool{cases.NoticeExtraDecided: true}
 
 // Notify implements cases.Notifier: the mail is queued in the event's transaction.
 func (n *caseMails) Notify(ctx context.Context, tx *sqlx.Tx, x cases.Notice) error {
@@ -44,7 +50,11 @@ func (n *caseMails) Notify(ctx context.Context, tx *sqlx.Tx, x cases.Notice) err
 	if x.Amount != nil {
 		p.Amount, p.Currency = x.Amount.String(), x.Amount.Currency
 	}
-	return n.outbox.Enqueue(ctx, tx, mail.Message{To: to, Template: tmpl, Language: string(x.Language), Params: p})
+	lang := x.Language
+	if staffNotices[x.Event] {
+		lang = n.staffLang
+	}
+	return n.outbox.Enqueue(ctx, tx, mail.Message{To: to, Template: tmpl, Language: string(lang), Params: p})
 }
 
 // caseLink is the page of a case under the public URL.
