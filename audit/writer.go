@@ -357,3 +357,23 @@ func (w *Writer) LogTx(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error)
 	}
 	return e.Seq, nil
 }
+
+// LogAll appends every entry, as Log does each, and returns once all are committed: they
+// share the writer's batches rather than wait for one commit each. The first error is
+// returned; entries already queued may still be committed.
+func (w *Writer) LogAll(ctx context.Context, entries []Entry) error {
+	errs := make(chan error, len(entries))
+	for _, e := range entries {
+		go func() {
+			_, err := w.Log(ctx, e)
+			errs <- err
+		}()
+	}
+	var first error
+	for range entries {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -268,3 +268,32 @@ func TestLogTxJoinsTheLinearLog(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, rep.Problem)
 	}
 }
+
+// LogAll commits every entry before it returns, each once.
+func TestLogAllCommitsEveryEntry(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx := context.Background()
+	var entries []Entry
+	for i := range 50 {
+		e := sampleEntry(i)
+		e.RequestID = fmt.Sprintf("list-%d", i)
+		entries = append(entries, e)
+	}
+	if err := l.w.LogAll(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for seq := range int64(50) {
+		e, err := l.r.Entry(ctx, seq)
+		if err != nil {
+			t.Fatalf("entry %d: %v", seq, err)
+		}
+		if seen[e.RequestID] {
+			t.Fatalf("%s logged twice", e.RequestID)
+		}
+		seen[e.RequestID] = true
+	}
+	if _, err := l.r.Entry(ctx, 50); err == nil {
+		t.Fatal("more entries than were logged")
+	}
+}

@@ -16,6 +16,7 @@ import (
 // Auditor appends entries to the audit log and returns once the entry is committed (*audit.Writer).
 type Auditor interface {
 	Log(ctx context.Context, e audit.Entry) (int64, error)
+	LogAll(ctx context.Context, entries []audit.Entry) error
 }
 
 // purposeOf is the purpose of use a role acts under.

@@ -112,6 +112,15 @@ func (f *fakeAuditor) Log(_ context.Context, e audit.Entry) (int64, error) {
 	return int64(len(f.entries) - 1), f.err
 }
 
+func (f *fakeAuditor) LogAll(ctx context.Context, entries []audit.Entry) error {
+	for _, e := range entries {
+		if _, err := f.Log(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // fakeAuditLog's exports write written, flushed to the client, then fail with err.
 type fakeAuditLog struct {
 	written string
