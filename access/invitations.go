@@ -39,7 +39,8 @@ type Invitation struct {
 	CreatedAt  time.Time  `json:"created_at"`
 }
 
-// Invite invites the physician at email to the case, if the policy lets inviter (ActionInvite),
+// Invite invites the physician at email to the case, if the policy lets inviter (ActionInvite)
+// and the case still takes documents (so.CaseStatus.OpenForDocuments; so.StateError otherwise),
 // and mails the link in the case's language (Config.CaseLanguage): the mail is queued in the
 // transaction that stores the invitation. It names no patient: it carries the link and its
 // expiry only.
@@ -47,7 +48,15 @@ func (v *Invitations) Invite(ctx context.Context, inviter Subject, caseID, email
 	if err := v.policy.Authorize(ctx, inviter, ActionInvite, caseID); err != nil {
 		return Invitation{}, err
 	}
-	email, err := checkEmail(email)
+	// A physician is invited to upload: only while the case takes their documents.
+	facts, err := v.policy.dir.CaseFacts(ctx, caseID)
+	if err != nil {
+		return Invitation{}, lookupErr(err)
+	}
+	if !facts.Status.OpenForDocuments() {
+		return Invitation{}, so.StateError(facts.Status)
+	}
+	email, err = checkEmail(email)
 	if err != nil {
 		return Invitation{}, err
 	}

@@ -331,6 +331,8 @@ func TestWithdrawalAndRefund(t *testing.T) {
 	if r["error"] != "state" || r["status"] != "withdrawn" {
 		t.Fatalf("submit after withdrawal: %v", r)
 	}
+	w.do(w.applicant, "POST", "/api/v1/cases/"+id+"/invitations", map[string]string{"email": "gp@example.org"}).
+		want(t, 409, "invite a physician to a withdrawn case")
 
 	id = w.toInReview()
 	w.step(w.cm, id, "refund", nil, 400) // a refund needs its reason
