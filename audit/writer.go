@@ -358,22 +358,46 @@ func (w *Writer) LogTx(ctx context.Context, tx *sqlx.Tx, e Entry) (int64, error)
 	return e.Seq, nil
 }
 
-// LogAll appends every entry, as Log does each, and returns once all are committed: they
-// share the writer's batches rather than wait for one commit each. The first error is
-// returned; entries already queued may still be committed.
+// LogAll appends every entry, as Log does each, and returns once all are committed: they are
+// queued together, from the calling goroutine, and share the writer's batches rather than
+// wait for one commit each. The first error is returned; entries queued before it may still
+// be committed.
 func (w *Writer) LogAll(ctx context.Context, entries []Entry) error {
-	errs := make(chan error, len(entries))
-	for _, e := range entries {
-		go func() {
-			_, err := w.Log(ctx, e)
-			errs <- err
-		}()
+	queued := make([]*pending, 0, len(entries))
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
 	}
-	var first error
-	for range entries {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	var err error
+	for _, e := range entries {
+		if e.Time.IsZero() {
+			e.Time = w.cfg.Now()
+		}
+		if e, err = normalize(e); err != nil {
+			break
+		}
+		p := &pending{e: e, done: make(chan result, 1)}
+		select {
+		case w.queue <- p:
+			queued = append(queued, p)
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
 		}
 	}
-	return first
+	w.mu.RUnlock()
+	for _, p := range queued {
+		select {
+		case r := <-p.done:
+			if r.err != nil && err == nil {
+				err = r.err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return err
 }

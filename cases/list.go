@@ -201,11 +201,7 @@ func (c *Cases) Detail(ctx context.Context, s access.Subject, id string) (Detail
 	if d.History, err = c.History(ctx, id); err != nil {
 		return Detail{}, err
 	}
-	if s.Role == so.RoleDPO { // notes may hold clinical detail; the steps themselves stay
-		for i := range d.History {
-			d.History[i].Note = ""
-		}
-	}
+
 	if d.Extras, err = c.Extras(ctx, id); err != nil {
 		return Detail{}, err
 	}
@@ -227,7 +223,28 @@ func (c *Cases) Detail(ctx context.Context, s access.Subject, id string) (Detail
 			return Detail{}, err
 		}
 	}
+	if s.Role == so.RoleDPO {
+		d.minimizeForDPO()
+	}
 	return d, nil
+}
+
+// minimizeForDPO blanks the free text of a detail, which may hold clinical detail: the notes
+// of the history, the extras' reasons, the request for documents' message, the refunds'
+// reasons. The steps, amounts and dates stay.
+func (d *Detail) minimizeForDPO() {
+	for i := range d.History {
+		d.History[i].Note = ""
+	}
+	for i := range d.Extras {
+		d.Extras[i].Reason = ""
+	}
+	for i := range d.Payments {
+		d.Payments[i].Reason = ""
+	}
+	if d.DocumentRequest != nil {
+		d.DocumentRequest.Message = ""
+	}
 }
 
 func (c *Cases) openRequest(ctx context.Context, q sqlx.QueryerContext, caseID string) (*DocumentRequest, error) {

@@ -120,6 +120,13 @@ func (c *Cases) PrepareDeletion(ctx context.Context, by Actor, docID string) err
 		return err
 	}
 	defer tx.Rollback()
+	// Read again under the case's lock: a review decided meanwhile counts.
+	var r documentRow
+	if err := tx.GetContext(ctx, &r, `SELECT `+documentColumns+` FROM documents WHERE id = $1 AND case_id = $2`,
+		docID, cs.ID); err != nil {
+		return fmt.Errorf("erase document: %w", err)
+	}
+	d = r.value()
 	if by.Subject.Role != so.RoleDPO {
 		switch {
 		case !cs.Status.OpenForDocuments():

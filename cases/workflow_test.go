@@ -250,6 +250,15 @@ func TestReportClockAndExtras(t *testing.T) {
 	if err != nil || b.Outstanding().Cents != 23200 {
 		t.Fatalf("balance %+v, %v", b, err)
 	}
+	fx := &fixture{t: t, ctx: f.ctx, cases: f.cases, svc: f.svc}
+	dpo := fx.subject("dpo@example.org", so.RoleDPO)
+	if d, err := f.cases.Detail(f.ctx, dpo, c.ID); err != nil || d.ClinicalQuestion != "" || len(d.Extras) != 1 ||
+		d.Extras[0].Reason != "" || len(d.History) == 0 || slices.ContainsFunc(d.History, func(e cases.Event) bool { return e.Note != "" }) {
+		t.Errorf("the DPO's view keeps free text: %+v, %v", d, err)
+	}
+	if d, _ := f.cases.Detail(f.ctx, f.cm, c.ID); d.Extras[0].Reason == "" {
+		t.Error("the case manager's view lost the extra's reason")
+	}
 	c = f.step(f.cm, c.ID, cases.TransitionPayment, cases.Input{Amount: "232.00", Currency: "EUR", Method: "card"})
 	if c.Status != so.StatusInReview || !c.ReportDueAt.Equal(endOf(2026, 12, 15)) {
 		t.Fatalf("the extra's payment moved the case: %s %v", c.Status, c.ReportDueAt)

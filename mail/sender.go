@@ -70,8 +70,10 @@ func NewMailer(rawURL string) (Sender, error) {
 		}
 		m := &SMTPMailer{Addr: net.JoinHostPort(host, port), From: from, ImplicitTLS: u.Scheme == "smtps"}
 		switch u.Query().Get("starttls") {
-		case "", "required":
+		case "":
 			m.RequireTLS = u.Scheme == "smtp" && !loopback(host)
+		case "required":
+			m.RequireTLS = u.Scheme == "smtp"
 		case "optional":
 		default:
 			return nil, fmt.Errorf("mail URL starttls= must be required or optional: %w", ErrInvalid)
@@ -349,7 +351,7 @@ func permanent(err error) bool {
 
 // loopback reports whether host names this machine: mail to a local relay needs no TLS.
 func loopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -46,7 +46,8 @@ func TestNewMailer(t *testing.T) {
 		t.Errorf("smtp URL: %+v", s)
 	}
 	for raw, want := range map[string]bool{"smtp://127.0.0.1:25": false, "smtp://localhost:25": false,
-		"smtp://mail.example.org?starttls=optional": false, "smtp://mail.example.org?starttls=required": true} {
+		"smtp://mail.example.org?starttls=optional": false, "smtp://mail.example.org?starttls=required": true,
+		"smtp://127.0.0.1:25?starttls=required": true, "smtp://LOCALHOST.:25": false} {
 		m, err := mail.NewMailer(raw)
 		if err != nil || m.(*mail.SMTPMailer).RequireTLS != want {
 			t.Errorf("%s: RequireTLS %v, %v; want %v", raw, m, err, want)

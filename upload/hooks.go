@@ -145,19 +145,20 @@ func (h *Hooks) stillAllowed(ctx context.Context, uploader access.Subject, caseI
 	if err == nil {
 		err = h.Registry.UploadAllowed(ctx, caseID, uploader.Role, kind)
 	}
-	switch so.ErrorCode(err) {
-	case "":
-		if err != nil {
-			return nil, fmt.Errorf("authorize finished upload: %w", err)
-		}
+	if err == nil {
 		return nil, nil
+	}
+	switch so.ErrorCode(err) {
 	case so.EState, so.EConflict:
 		return &RejectError{Status: http.StatusConflict, Code: "state",
 			Message: "the case no longer takes this document: it moved on while the upload ran"}, nil
-	default:
+	case so.ENotFound, so.EForbidden:
 		return &RejectError{Status: http.StatusForbidden, Code: "forbidden",
 			Message: "you may no longer upload this document to this case"}, nil
 	}
+	// Not a refusal (the database or the consent gate could not answer): keep the upload,
+	// so that finishing it again can succeed.
+	return nil, fmt.Errorf("authorize finished upload: %w", err)
 }
 
 // caseUsage is the bytes the case holds: its documents and its unfinished uploads.
@@ -207,6 +208,8 @@ func tusAnswer(err error) (handler.Error, string) {
 		return handler.NewError("state", "the case does not take this document in its current state", http.StatusConflict), "state"
 	case so.ErrorCode(err) == so.EConflict:
 		return handler.NewError("conflict", err.Error(), http.StatusConflict), "precondition"
+	case errors.Is(err, so.ErrUnavailable):
+		return handler.NewError("unavailable", "temporarily unavailable; try again", http.StatusServiceUnavailable), "unavailable"
 	default:
 		return handler.NewError("internal", "internal error", http.StatusInternalServerError), "internal"
 	}

@@ -127,6 +127,9 @@ func (s *Server) audited(c *gin.Context, e audit.Entry, do func() error) error {
 	if err := do(); err != nil {
 		e.Outcome, e.Reason = audit.OutcomeMinorFailure, denialReason(err)
 		if e.Reason == "" {
+			e.Reason = stepReason(err)
+		}
+		if e.Reason == "" {
 			e.Reason = "failed"
 		}
 		s.record(c, e)
