@@ -18,14 +18,6 @@ var Languages = []Language{LanguageEnglish, LanguageItalian, LanguageSpanish}
 // Valid reports whether l is one of Languages.
 func (l Language) Valid() bool { return slices.Contains(Languages, l) }
 
-// Or returns l when it is valid, else def.
-func (l Language) Or(def Language) Language {
-	if l.Valid() {
-		return l
-	}
-	return def
-}
-
 // ConsultationType is a kind of specialist consultation a request asks for; a request may ask
 // for several.
 type ConsultationType string

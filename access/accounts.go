@@ -254,19 +254,6 @@ func (a *Accounts) AccountNames(ctx context.Context, ids []string) (map[string]A
 	return out, nil
 }
 
-// EnabledRole reports whether the account exists, is enabled and has the role.
-func (a *Accounts) EnabledRole(ctx context.Context, id string, role so.Role) (bool, error) {
-	if !so.ValidID(id) {
-		return false, nil
-	}
-	var ok bool
-	if err := a.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND role = $2
-		AND disabled_at IS NULL)`, id, string(role)); err != nil {
-		return false, fmt.Errorf("check account: %w", err)
-	}
-	return ok, nil
-}
-
 // EnabledEmails returns the addresses of the enabled accounts with the role, for staff mails.
 func (a *Accounts) EnabledEmails(ctx context.Context, role so.Role) ([]string, error) {
 	var out []string

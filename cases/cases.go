@@ -90,9 +90,6 @@ func New(cfg Config) *Cases {
 // store, and the case store asks access about accounts).
 func (c *Cases) SetAccounts(a AccountDirectory) { c.cfg.Accounts = a }
 
-// Prices returns the configured prices.
-func (c *Cases) Prices() Prices { return c.cfg.Prices }
-
 var _ access.Directory = (*Cases)(nil)
 
 // Case is a second-opinion request.

@@ -94,12 +94,3 @@ func (c *Cases) checklist(ctx context.Context, q sqlx.QueryerContext, cs Case) (
 	}
 	return out, nil
 }
-
-// Checklist returns the case's checklist. It does not authorize.
-func (c *Cases) Checklist(ctx context.Context, caseID string) ([]ChecklistItem, error) {
-	cs, err := c.Get(ctx, caseID)
-	if err != nil {
-		return nil, err
-	}
-	return c.checklist(ctx, c.db, cs)
-}

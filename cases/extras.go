@@ -41,6 +41,12 @@ type Extra struct {
 	DecidedAt  *time.Time   `db:"decided_at" json:"decided_at"`
 }
 
+// priced fills Price from the scanned columns.
+func (x Extra) priced() Extra {
+	x.Price = Money{Cents: x.Cents, Currency: x.Currency}
+	return x
+}
+
 const extraColumns = `id, case_id, type, price_cents, currency, reason, status, proposed_by, proposed_at, decided_by, decided_at`
 
 // ExtraInput is the body of POST /api/v1/cases/{id}/extras.
@@ -101,8 +107,7 @@ func (c *Cases) ProposeExtra(ctx context.Context, by Actor, caseID string, in Ex
 	if err := tx.Commit(); err != nil {
 		return Extra{}, fmt.Errorf("propose extra: %w", err)
 	}
-	x.Price = Money{x.Cents, x.Currency}
-	return x, nil
+	return x.priced(), nil
 }
 
 // ExtraCase returns the case of an extra, for the policy; so.ErrNotFound when there is none.
@@ -181,8 +186,7 @@ func (c *Cases) DecideExtra(ctx context.Context, by Actor, extraID string, appro
 	if err := tx.Commit(); err != nil {
 		return Extra{}, fmt.Errorf("decide extra: %w", err)
 	}
-	x.Price = Money{x.Cents, x.Currency}
-	return x, nil
+	return x.priced(), nil
 }
 
 // Extras returns the case's extras, oldest first. It does not authorize.
@@ -196,7 +200,7 @@ func (c *Cases) extras(ctx context.Context, q sqlx.QueryerContext, caseID string
 		return nil, fmt.Errorf("extras: %w", err)
 	}
 	for i := range out {
-		out[i].Price = Money{out[i].Cents, out[i].Currency}
+		out[i] = out[i].priced()
 	}
 	return out, nil
 }

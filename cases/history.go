@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/access"
@@ -49,5 +48,3 @@ func (c *Cases) History(ctx context.Context, caseID string) ([]Event, error) {
 	}
 	return out, nil
 }
-
-func pqArray(s []string) any { return pq.StringArray(s) }

@@ -49,14 +49,13 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 	now := c.Now()
 	var where []string
 	var args []any
-	nowArg := func() string { // $n of now, added once
-		for i, a := range args {
-			if t, ok := a.(time.Time); ok && t.Equal(now) {
-				return fmt.Sprintf("$%d", i+1)
-			}
+	var nowRef string
+	nowArg := func() string { // the placeholder of now, added to args once
+		if nowRef == "" {
+			args = append(args, now)
+			nowRef = fmt.Sprintf("$%d", len(args))
 		}
-		args = append(args, now)
-		return fmt.Sprintf("$%d", len(args))
+		return nowRef
 	}
 	switch {
 	case scope.All:
@@ -156,6 +155,11 @@ func (c *Cases) View(ctx context.Context, s access.Subject, id string) (View, er
 	if err != nil {
 		return View{}, err
 	}
+	return c.ViewOf(ctx, s, cs)
+}
+
+// ViewOf is View of a case the caller has read already (the one a step returned).
+func (c *Cases) ViewOf(ctx context.Context, s access.Subject, cs Case) (View, error) {
 	v := []View{{ID: cs.ID, Status: cs.Status, Case: &cs}}
 	if s.Role == so.RoleReviewer {
 		if err := c.redact(ctx, v, []string{cs.ID}); err != nil {

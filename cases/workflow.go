@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/access"
@@ -274,7 +275,7 @@ func (st *step) apply(ctx context.Context) error {
 			kinds[i] = string(k)
 		}
 		if err := st.tx.GetContext(ctx, &st.objectID, `INSERT INTO document_requests (case_id, kinds, message, requested_by, requested_at)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, st.cs.ID, pqArray(kinds), st.in.Message, st.by.Subject.AccountID, st.now); err != nil {
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`, st.cs.ID, pq.StringArray(kinds), st.in.Message, st.by.Subject.AccountID, st.now); err != nil {
 			return fmt.Errorf("request documents: %w", err)
 		}
 		st.note = st.in.Message

@@ -66,6 +66,20 @@ func (s *Server) record(c *gin.Context, e audit.Entry) error {
 	return nil
 }
 
+// recordAll is record for several entries, committed together in the writer's batches.
+func (s *Server) recordAll(c *gin.Context, entries []audit.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if s.cfg.Audit == nil {
+		return fmt.Errorf("%w: no audit log configured", so.ErrUnavailable)
+	}
+	if err := s.cfg.Audit.LogAll(c.Request.Context(), entries); err != nil {
+		return fmt.Errorf("%w: audit log: %w", so.ErrUnavailable, err)
+	}
+	return nil
+}
+
 const auditedKey = "so.audited"
 
 // denialReason is the audit reason code of an access refusal; "" for errors that are no denial.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -20,6 +19,7 @@ type CaseStore interface {
 	Create(ctx context.Context, owner access.Subject, in cases.CreateInput) (cases.Case, error)
 	List(ctx context.Context, s access.Subject, opt cases.ListOptions) ([]cases.View, error)
 	View(ctx context.Context, s access.Subject, id string) (cases.View, error)
+	ViewOf(ctx context.Context, s access.Subject, cs cases.Case) (cases.View, error)
 	Detail(ctx context.Context, s access.Subject, id string) (cases.Detail, error)
 	DocumentsFor(ctx context.Context, s access.Subject, caseID string) ([]cases.Document, error)
 	Assign(ctx context.Context, by cases.Actor, caseID, reviewerEmail string) (string, error)
@@ -29,7 +29,6 @@ type CaseStore interface {
 	ProposeExtra(ctx context.Context, by cases.Actor, caseID string, in cases.ExtraInput) (cases.Extra, error)
 	ExtraCase(ctx context.Context, extraID string) (string, error)
 	DecideExtra(ctx context.Context, by cases.Actor, extraID string, approve bool) (cases.Extra, error)
-	Prices() cases.Prices
 }
 
 // authorize asks the policy about the case in the path and answers the refusal; it reports
@@ -71,16 +70,7 @@ func (s *Server) recordStaffList(c *gin.Context, list []cases.View) error {
 			entries = append(entries, entryFor(c, audit.ActionCaseList, "case", v.ID, v.ID))
 		}
 	}
-	if len(entries) == 0 {
-		return nil
-	}
-	if s.cfg.Audit == nil {
-		return fmt.Errorf("%w: no audit log configured", so.ErrUnavailable)
-	}
-	if err := s.cfg.Audit.LogAll(c.Request.Context(), entries); err != nil {
-		return fmt.Errorf("%w: audit log: %w", so.ErrUnavailable, err)
-	}
-	return nil
+	return s.recordAll(c, entries)
 }
 
 // POST /api/v1/cases: an applicant opens a draft.

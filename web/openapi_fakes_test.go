@@ -111,6 +111,10 @@ func (fakeCases) View(context.Context, access.Subject, string) (cases.View, erro
 	return cases.View{ID: c.ID, Status: c.Status, Case: &c}, nil
 }
 
+func (f fakeCases) ViewOf(ctx context.Context, s access.Subject, _ cases.Case) (cases.View, error) {
+	return f.View(ctx, s, "")
+}
+
 func (fakeCases) PrepareDeletion(context.Context, cases.Actor, string) error { return nil }
 
 func (fakeCases) ProposeExtra(context.Context, cases.Actor, string, cases.ExtraInput) (cases.Extra, error) {

@@ -29,12 +29,13 @@ func (s *Server) transition(t cases.Transition) gin.HandlerFunc {
 			return
 		}
 		ctx, id := c.Request.Context(), c.Param("id")
-		if _, err := s.cfg.Cases.Transition(ctx, actor(c), id, t, in); err != nil {
+		cs, err := s.cfg.Cases.Transition(ctx, actor(c), id, t, in)
+		if err != nil {
 			s.failStep(c, t.AuditAction(), "case", id, id, err)
 			return
 		}
 		// The answer is the case as the caller may see it now.
-		v, err := s.cfg.Cases.View(ctx, subjectOf(c), id)
+		v, err := s.cfg.Cases.ViewOf(ctx, subjectOf(c), cs)
 		if err != nil {
 			s.fail(c, err)
 			return
