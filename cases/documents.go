@@ -23,8 +23,9 @@ type Document struct {
 	Kind                 so.DocumentKind `json:"kind"`
 	Filename             string          `json:"filename"`
 	Filetype             string          `json:"filetype"`
-	Status               string          `json:"status"` // uploading, available, rejected
-	Size                 *int64          `json:"size"`   // nil until the upload finished
+	RelativePath         string          `json:"relative_path,omitempty"` // in the folder it was uploaded with
+	Status               string          `json:"status"`                  // uploading, available, rejected
+	Size                 *int64          `json:"size"`                    // nil until the upload finished
 	SHA256               string          `json:"sha256,omitempty"`
 	UploadedBy           string          `json:"-"` // account, or empty
 	UploadedByInvitation string          `json:"-"` // physician's invitation, or empty
@@ -53,6 +54,7 @@ type documentRow struct {
 	Kind                 string         `db:"kind"`
 	Filename             string         `db:"filename"`
 	Filetype             string         `db:"filetype"`
+	RelativePath         string         `db:"relative_path"`
 	Status               string         `db:"status"`
 	Size                 sql.NullInt64  `db:"size"`
 	SHA256               []byte         `db:"sha256"`
@@ -66,7 +68,7 @@ type documentRow struct {
 	ReviewedAt           sql.NullTime   `db:"reviewed_at"`
 }
 
-const documentColumns = `id, case_id, kind, filename, filetype, status, size, sha256, uploaded_by,
+const documentColumns = `id, case_id, kind, filename, filetype, relative_path, status, size, sha256, uploaded_by,
 	uploaded_by_invitation, created_at, finished_at, review, review_reason, reviewed_by, reviewed_at`
 
 // documentColumnsOf is documentColumns qualified with a table alias.
@@ -79,7 +81,8 @@ func documentColumnsOf(alias string) string {
 }
 
 func (r documentRow) value() Document {
-	d := Document{ID: r.ID, CaseID: r.CaseID, Kind: so.DocumentKind(r.Kind), Filename: r.Filename, Filetype: r.Filetype, Status: r.Status,
+	d := Document{ID: r.ID, CaseID: r.CaseID, Kind: so.DocumentKind(r.Kind), Filename: r.Filename, Filetype: r.Filetype,
+		RelativePath: r.RelativePath, Status: r.Status,
 		SHA256: hex.EncodeToString(r.SHA256), UploadedBy: r.UploadedBy.String,
 		UploadedByInvitation: r.UploadedByInvitation.String, CreatedAt: r.CreatedAt}
 	if r.Size.Valid {

@@ -21,6 +21,7 @@ type NewDocument struct {
 	Kind                 so.DocumentKind
 	Filename             string // sanitized display name
 	Filetype             string // the client's claim
+	RelativePath         string // sanitized folder path of a file uploaded with its folder, or empty
 	Language             string // optional
 	DocumentDate         *time.Time
 	UploadedBy           string // account id, or empty
@@ -42,13 +43,13 @@ func (c *Cases) Register(ctx context.Context, d NewDocument) error {
 	}
 	res, err := c.db.ExecContext(ctx, `INSERT INTO documents (id, case_id, kind, filename, filetype, language,
 		document_date, uploaded_by, uploaded_by_invitation, status, size, encrypted_size, sha256, sniffed_type, flags,
-		object_key, finished_at)
+		object_key, finished_at, relative_path)
 		VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, NULLIF($8, '')::uuid, NULLIF($9, '')::uuid, 'available',
-		$10, $11, $12, $13, $14, $15, $16)
+		$10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (id) DO NOTHING`,
 		d.ID, d.CaseID, d.Kind, d.Filename, d.Filetype, d.Language, d.DocumentDate, d.UploadedBy,
 		d.UploadedByInvitation, d.Size, d.EncryptedSize, d.SHA256[:], d.SniffedType, pq.StringArray(d.Flags),
-		d.ObjectKey, c.Now())
+		d.ObjectKey, c.Now(), d.RelativePath)
 	if err != nil {
 		return fmt.Errorf("register document: %w", err)
 	}

@@ -120,6 +120,12 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	if !md.DocumentDate.IsZero() {
 		meta["document_date"] = md.DocumentDate.Format(time.DateOnly)
 	}
+	if md.RelativePath != "" {
+		meta["relative_path"] = md.RelativePath
+	}
+	if md.Fingerprint != "" {
+		meta["fingerprint"] = md.Fingerprint
+	}
 	meta[metaUploaderRole] = string(s.Role)
 	meta[MetaMaxSize] = strconv.FormatInt(h.Limits.Remaining(md.Kind, used), 10)
 	if s.Role == so.RolePhysician {
@@ -260,7 +266,8 @@ func (h *Hooks) Finish(ctx context.Context, f FinishedUpload) error {
 	}
 	doc := cases.NewDocument{
 		ID: f.ID, CaseID: md["case_id"], Kind: so.DocumentKind(md["kind"]), Filename: md["filename"], Filetype: md["filetype"],
-		Language: md["language"], UploadedBy: uploader.AccountID, UploadedByInvitation: uploader.InvitationID,
+		RelativePath: md["relative_path"],
+		Language:     md["language"], UploadedBy: uploader.AccountID, UploadedByInvitation: uploader.InvitationID,
 		ObjectKey: f.ObjectKey, Size: f.Size, EncryptedSize: f.EncryptedSize, SHA256: f.SHA256,
 		SniffedType: v.Type, Flags: v.Flags,
 	}

@@ -45,6 +45,12 @@ type Metadata struct {
 	Filetype     string
 	Language     string    // "en", "it", "es", or "" when not given
 	DocumentDate time.Time // midnight UTC; the zero time when not given
+	// RelativePath is where the file was in a folder the client uploaded whole (a CD's
+	// contents: "CD/DICOM/IM000001"), sanitised per component; "" when not given.
+	RelativePath string
+	// Fingerprint is the client's SHA-256 (lower-case hex) of the file's first MiB, by which
+	// an interrupted upload is found again after a reload; "" when not given.
+	Fingerprint string
 }
 
 // Limits on metadata values.
@@ -52,6 +58,8 @@ const (
 	maxFilenameBytes = 255
 	maxFilenameExt   = 16 // an extension up to this long survives truncation
 	maxMediaTypeLen  = 127
+	maxRelativePath  = 1024 // bytes
+	maxPathDepth     = 32   // components
 	defaultFilename  = "document"
 	defaultFiletype  = "application/octet-stream"
 )
@@ -67,8 +75,8 @@ func ParseMetadata(meta map[string]string) (Metadata, error) {
 // document_date. Keys: case_id (a UUID) and kind (a checklist kind) are required; filename is
 // required and sanitised for display (path components, control and bidirectional formatting
 // characters removed, length capped); filetype (a media type), language (en, it, es) and
-// document_date (YYYY-MM-DD, not in the future) are optional. Other keys are ignored and not
-// kept. An invalid value is a *RejectError with status 400.
+// document_date (YYYY-MM-DD, not in the future), relative_path (a folder path, sanitised per
+// component) and fingerprint (64 hex digits) are optional. Other keys are ignored and not kept. An invalid value is a *RejectError with status 400.
 func ParseMetadataAt(meta map[string]string, now time.Time) (Metadata, error) {
 	var m Metadata
 	var ok bool
@@ -105,7 +113,39 @@ func ParseMetadataAt(meta map[string]string, now time.Time) (Metadata, error) {
 		}
 		m.DocumentDate = d
 	}
+	if p := meta["relative_path"]; p != "" {
+		if m.RelativePath, ok = sanitizeRelativePath(p); !ok {
+			return Metadata{}, invalidMetadata("relative_path must be a folder path of at most %d bytes", maxRelativePath)
+		}
+	}
+	if fp := strings.ToLower(meta["fingerprint"]); fp != "" {
+		if len(fp) != 64 || strings.Trim(fp, "0123456789abcdef") != "" {
+			return Metadata{}, invalidMetadata("fingerprint must be a SHA-256 in hexadecimal")
+		}
+		m.Fingerprint = fp
+	}
 	return m, nil
+}
+
+// sanitizeRelativePath keeps a client's folder path for display: components separated by / or
+// \, each made safe as SanitizeFilename makes a name; empty, "." and ".." components dropped.
+// It refuses a path too long or too deep to be a real folder.
+func sanitizeRelativePath(p string) (string, bool) {
+	if len(p) > maxRelativePath {
+		return "", false
+	}
+	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' })
+	if len(parts) > maxPathDepth {
+		return "", false
+	}
+	out := parts[:0]
+	for _, c := range parts {
+		if strings.TrimFunc(c, dotOrSpace) == "" {
+			continue
+		}
+		out = append(out, SanitizeFilename(c))
+	}
+	return strings.Join(out, "/"), true
 }
 
 // parseUUID accepts the 36-character hyphenated form in either case and returns it in

@@ -32,7 +32,8 @@ var policyActions = map[string]access.Action{
 	"exportAuditLog":     access.ActionAuditExport,
 	"getDocumentContent": access.ActionDocumentRead, "deleteDocument": access.ActionDocumentDelete,
 	"createUpload": access.ActionDocumentUpload, "createUploadSlash": access.ActionDocumentUpload,
-	"getUploadOffset": access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
+	"listUnfinishedUploads": access.ActionDocumentUpload,
+	"getUploadOffset":       access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
 	"terminateUpload": access.ActionDocumentUpload, "overrideUploadMethod": access.ActionDocumentUpload,
 }
 

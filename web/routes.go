@@ -25,6 +25,9 @@ func (s *Server) routes() {
 	api := e.Group("/api/v1", s.authenticate)
 	s.mountUploads(api)
 	authed := api.Group("", s.requireSubject)
+	if s.cfg.Tus != nil {
+		authed.GET("/uploads", s.listUnfinished)
+	}
 	authed.GET("/documents/:id/content", s.documentContent)
 	authed.DELETE("/documents/:id", s.deleteDocument)
 
@@ -65,4 +68,38 @@ func (s *Server) routes() {
 	work.GET("/audit", s.listAudit)
 	work.GET("/audit/verify", s.verifyAudit)
 	work.GET("/audit/export", s.exportAudit)
+
+	// The pages (DESIGN §14). Forms post to these routes, which hand the API's handlers the
+	// same JSON an API client would send.
+	e.GET("/static/*path", gin.WrapH(s.staticFiles()))
+	pg := e.Group("", s.pageSession)
+	pg.GET("/", s.pageHome)
+	pg.POST("/language", s.pageLanguage)
+	pg.GET("/signin", s.pageSignIn)
+	pg.POST("/signin", s.pageSignInPost)
+	pg.POST("/signin/link-request", s.pageLinkRequest)
+	pg.GET("/signin/link", s.pageLinkLanding)
+	pg.POST("/signin/link", s.pageLinkRedeem)
+	pg.GET("/invitation", s.pageInvitationLanding)
+	pg.POST("/invitation", s.pageInvitationRedeem)
+	pg.POST("/signout", s.pageSignOut)
+	in := pg.Group("", s.pageSignedIn)
+	in.GET("/cases", s.pageCases)
+	in.GET("/cases/new", s.pageNewCase)
+	in.POST("/cases/new", s.pageNewCasePost)
+	in.GET("/cases/:id", s.pageCase)
+	in.POST("/cases/:id/submit", s.pageSubmit)
+	in.GET("/cases/:id/withdraw", s.pageWithdrawConfirm)
+	in.POST("/cases/:id/withdraw", s.pageWithdraw)
+	in.GET("/cases/:id/consent", s.pageConsent)
+	in.POST("/cases/:id/consent", s.pageSignConsent)
+	in.POST("/cases/:id/consent/withdrawal", s.pageWithdrawConsent)
+	in.POST("/cases/:id/invitations", s.pageInvite)
+	in.POST("/invitations/:id/revoke", s.pageRevokeInvitation)
+	in.POST("/extras/:id/approve", s.pageDecideExtra(true))
+	in.POST("/extras/:id/decline", s.pageDecideExtra(false))
+	in.GET("/cases/:id/upload", s.pageUpload)
+	in.GET("/cases/:id/receipt", s.pageReceipt)
+	in.GET("/cases/:id/receipt.json", s.receiptJSON)
+	in.GET("/physician", s.pagePhysician)
 }

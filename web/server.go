@@ -40,6 +40,8 @@ type Config struct {
 	Vault     Vault
 	Tus       TusHandler // nil: no upload routes
 	Uploads   Uploads
+	// Unfinished lists a caller's uploads to resume (*upload.Store); nil: no listing route.
+	Unfinished UnfinishedUploads
 
 	// Sign-in, cases and invitations: the JSON API of accounts and per-case access.
 	SignIn      SignIn           // *access.Sessions
@@ -53,6 +55,11 @@ type Config struct {
 	Consents    ConsentStore  // *consent.Store
 	AuditLog    AuditLog      // *audit.Reader
 	AuditVerify AuditVerifier // audit.Verify over the database and the checkpoint sink
+
+	// The pages.
+	Catalogue Catalogue      // *mail.Catalogue: the pages' messages (required)
+	Zone      *time.Location // the centre's time zone, for dates on pages (UTC when nil)
+	PublicURL string         // SO_PUBLIC_URL: HSTS when https, upload URLs
 }
 
 // Server is the HTTP handler of the service.
@@ -62,6 +69,7 @@ type Server struct {
 	engine  *gin.Engine
 	handler http.Handler
 	m       *metrics
+	pages   *pages
 }
 
 // New builds the server and its route table.
@@ -73,7 +81,11 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry)}
+	p, err := parsePages()
+	if err != nil {
+		panic(err) // the templates are embedded: a parse error is a bug caught by every test
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry), pages: p}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.SetTrustedProxies(nil) // the client IP in audit entries is the peer's, not a header's

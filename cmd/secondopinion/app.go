@@ -125,6 +125,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Name: "secondopinion_cases_overdue",
 		Help: "Cases whose running working-day clock (triage or report) is past due.",
 	}, m.overdueCases))
+	catalogue, err := mail.NewCatalogue()
+	if err != nil {
+		return err
+	}
 	var h http.Handler = web.New(web.Config{
 		Logger:   m.Logger,
 		Registry: reg,
@@ -153,6 +157,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Consents:    consent.NewStore(m.db, m.cases),
 		AuditLog:    audit.NewReader(m.db),
 		AuditVerify: m.auditCheck,
+
+		Unfinished: m.store,
+		Catalogue:  catalogue,
+		Zone:       cfg.TimeZone,
+		PublicURL:  cfg.PublicURL,
 	})
 	if m.wrap != nil {
 		h = m.wrap(h)
@@ -330,7 +339,9 @@ func (m *Main) buildStorage(ctx context.Context) error {
 	m.store.UseIn(composer)
 	m.locker.UseIn(composer)
 	m.tus, err = handler.NewUnroutedHandler(handler.Config{
-		BasePath:                "/api/v1/uploads/",
+		// An absolute base: the Location of a new upload is under the public URL, so that a
+		// browser behind a TLS-terminating proxy is not sent to http:// (mixed content).
+		BasePath:                strings.TrimSuffix(m.Config.PublicURL, "/") + "/api/v1/uploads/",
 		StoreComposer:           composer,
 		MaxSize:                 upload.DefaultImagingStudyMaxSize,
 		DisableDownload:         true, // documents are read through /api/v1/documents/{id}/content

@@ -80,6 +80,7 @@ func startProcIn(t *testing.T, vars map[string]string, dir string) *proc {
 	p := &proc{t: t, vars: vars, dir: dir}
 	if vars["SO_LISTEN_ADDR"] == "127.0.0.1:0" || vars["SO_LISTEN_ADDR"] == "" {
 		vars["SO_LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		vars["SO_PUBLIC_URL"] = "http://" + vars["SO_LISTEN_ADDR"]
 	}
 	p.addr = vars["SO_LISTEN_ADDR"]
 	p.start()

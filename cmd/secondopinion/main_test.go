@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -57,12 +58,15 @@ func serviceKeys(t *testing.T) (kekFile, checkpointKeyFile string) {
 func baseVars(t *testing.T, db *testenv.DB, m *testenv.MinIO) map[string]string {
 	totpKey, mailDir := devKeys(t)
 	kek, checkpointKey := serviceKeys(t)
+	// A real port, so that the public URL (tus Locations, links in mails) names this server.
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	return map[string]string{
+		"SO_PUBLIC_URL":          "http://" + addr,
 		"SO_KEK_FILES":           kek,
 		"SO_CHECKPOINT_KEY_FILE": checkpointKey,
 		"SO_TOTP_KEY_FILE":       totpKey,
 		"SO_SMTP_URL":            "file://" + mailDir,
-		"SO_LISTEN_ADDR":         "127.0.0.1:0",
+		"SO_LISTEN_ADDR":         addr,
 		"SO_DATABASE_URL":        db.RuntimeURL,
 		"SO_DATABASE_OWNER_URL":  db.OwnerURL,
 		"SO_MINIO_ENDPOINT":      m.Endpoint,

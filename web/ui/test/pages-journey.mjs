@@ -1,0 +1,63 @@
+// The applicant's journey through the pages, as a parent applying for their child: sign in with
+// a mailed link, create the request, upload a PDF and a CD's folder of DICOM files, sign the
+// consent, submit, and read when we will answer. Environment (besides browser.mjs's):
+//   APPLICANT_EMAIL, PDF_FILE (a PDF), DICOM_DIR (a folder: DICOMDIR and DICOM/IM…)
+import { run, newPage, BASE, env, check, out, signInWithLink, screenshot, assertNoCSPViolation } from './browser.mjs';
+import { uploadFiles } from './uploader.mjs';
+
+const email = env('APPLICANT_EMAIL');
+const pdf = env('PDF_FILE');
+const dicomDir = env('DICOM_DIR');
+
+run(async (browser) => {
+  const { page } = await newPage(browser, { width: 1280, lang: 'en' });
+  await signInWithLink(page, email);
+  await screenshot(page, 'cases-empty');
+
+  await page.getByRole('link', { name: 'Start a new request' }).click();
+  await page.getByLabel('I am a parent of the patient').check();
+  await page.getByLabel('Given name(s)').fill('Giulia');
+  await page.getByLabel('Family name').fill('Bianchi');
+  await page.getByLabel('Date of birth').fill('2012-03-04');
+  await page.getByLabel('Oncological (medical oncology)').check();
+  await page.getByLabel('Your question for the specialist').fill('Is the proposed chemotherapy the right choice?');
+  await screenshot(page, 'new-request');
+  await page.getByRole('button', { name: 'Create the request' }).click();
+  await page.waitForURL(/\/cases\/[0-9a-f-]{36}$/);
+  const caseId = page.url().split('/').pop();
+  out({ event: 'created', caseId });
+
+  const checklist = page.getByRole('region', { name: 'Checklist' });
+  for (const item of ['Your own identity document', 'Proof of your authority', "The patient's identity document"]) {
+    check(await checklist.getByText(item).count() > 0, `the checklist of a parent's request lacks "${item}"`);
+  }
+  await assertNoCSPViolation(page, 'case page');
+
+  await page.getByRole('link', { name: 'Add documents' }).first().click();
+  await page.waitForURL(`${BASE}/cases/${caseId}/upload`);
+  const first = await uploadFiles(page, { kind: 'clinical_history', files: [pdf] });
+  check(first.successful === 1 && first.failed === 0, `PDF upload: ${JSON.stringify(first)}`);
+  const cd = await uploadFiles(page, { kind: 'imaging_study', folder: dicomDir });
+  check(cd.successful >= 13 && cd.failed === 0, `folder upload: ${JSON.stringify(cd)}`);
+  await assertNoCSPViolation(page, 'upload page');
+
+  await page.getByRole('link', { name: 'See the upload receipt' }).click();
+  await page.waitForURL(`${BASE}/cases/${caseId}/receipt`);
+  const receiptRows = await page.getByRole('row').count();
+  await screenshot(page, 'receipt');
+
+  await page.goto(`${BASE}/cases/${caseId}`);
+  await page.getByRole('link', { name: 'Sign the consent' }).click();
+  await page.getByLabel('Your full name').fill('Marco Bianchi');
+  await screenshot(page, 'consent');
+  await page.getByRole('button', { name: 'Sign the consent' }).click();
+  await page.waitForURL(`${BASE}/cases/${caseId}`);
+  check(await page.getByText('Signed by you, waiting for our countersignature').count() === 1, 'the consent is not shown as signed');
+
+  await page.getByRole('button', { name: 'Submit the request' }).click();
+  await page.getByRole('status').filter({ hasText: 'your request is submitted' }).waitFor();
+  const due = (await page.locator('.timeline .due').textContent()).trim();
+  await screenshot(page, 'case-submitted');
+  await assertNoCSPViolation(page, 'case page after submitting');
+  return { caseId, due, receiptRows };
+});
