@@ -2,10 +2,13 @@
 SHELL := /bin/bash
 GO    ?= go
 
-.PHONY: build run test bench vet fmt clean
+.PHONY: build ui run test bench vet fmt clean
 
-build: ## the one binary, bin/secondopinion
+build: ui ## the one binary, bin/secondopinion, with the browser bundles embedded
 	$(GO) build -trimpath -o bin/secondopinion ./cmd/secondopinion
+
+ui: ## the pages' browser bundles (web/static/dist) from the locked npm packages
+	bash -c '. .ci/lib.sh; so_ui_bundle'
 
 run: build ## install and start PostgreSQL and MinIO under .data/, then serve on http://127.0.0.1:8080
 	bash .ci/dev.sh
@@ -23,4 +26,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin
+	rm -rf bin web/static/dist

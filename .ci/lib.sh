@@ -163,6 +163,24 @@ so_chromium() {
 	echo /usr/bin/chromium
 }
 
+# so_ui_bundle: the pages' browser bundles (web/static/dist), built by esbuild from the locked
+# npm packages. They are embedded in the binary, so they are built before it.
+so_ui_bundle() {
+	so_node_deps
+	so_log "building the browser bundles (web/static/dist)"
+	(cd web/ui && npm run --silent build >/dev/null) || so_die "npm run build failed"
+}
+
+# so_page_test_tools: what the page tests drive besides Node: Chromium, DCMTK (img2dcm and
+# dcmmkdir make the DICOM CD) and Caddy (the TLS-terminating proxy).
+so_page_test_tools() {
+	so_chromium >/dev/null
+	local missing=()
+	command -v img2dcm >/dev/null || missing+=(dcmtk)
+	command -v caddy >/dev/null || missing+=(caddy)
+	[ ${#missing[@]} -eq 0 ] || so_apt_install "${missing[@]}"
+}
+
 # so_throwaway_services DIR: a PostgreSQL and a MinIO of their own under DIR, on free loopback
 # ports, for tests and benchmarks; each unless SO_TEST_DATABASE_URL / SO_TEST_MINIO_ENDPOINT
 # already name one. Exports the SO_TEST_* variables; so_throwaway_stop DIR stops what it started.

@@ -9,7 +9,8 @@ command -v curl >/dev/null || so_apt_install curl
 export PATH="$(so_gobin):$PATH"
 so_age_cli >/dev/null
 so_minio_bin >/dev/null
-so_node_deps
+so_ui_bundle
+so_page_test_tools
 
 tmp=$(mktemp -d /tmp/so-test.XXXXXX)
 chmod 755 "$tmp"

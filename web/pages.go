@@ -54,6 +54,11 @@ type pages struct {
 
 func parsePages() (*pages, error) {
 	base, err := template.New("layout").Funcs(template.FuncMap{
+		// reasonCodes are the upload refusals the uploader shows in the page's words.
+		"reasonCodes": func() []string {
+			return []string{"file_type_not_allowed", "file_too_large", "case_quota_exceeded", "unsafe_archive",
+				"unreadable_file", "state", "forbidden", "invalid_metadata"}
+		},
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {

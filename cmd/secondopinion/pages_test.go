@@ -293,3 +293,50 @@ func TestPagesApplicantJourney(t *testing.T) {
 		t.Errorf("the receipt page has %v rows, want a header and %d files", res["receiptRows"], len(expected))
 	}
 }
+
+// A 200 MiB upload interrupted by reloading the page finishes after the file is chosen again,
+// sending only what the server did not have: no new upload, the first PATCH at the stored
+// offset, and the stored document is the file on disk.
+func TestPagesUploadResumesAfterReload(t *testing.T) {
+	a := bootAPI(t)
+	const email = "resume@example.org"
+	a.account(email, so.RoleApplicant, "")
+	owner := a.apiToken(email)
+	caseID := a.newCase(owner, "Anna")
+
+	const size = 200 << 20
+	big := filepath.Join(t.TempDir(), "scan-export.bin")
+	data := make([]byte, size)
+	for i := range data { // not compressible, not all zeros: a real file's worth of work
+		data[i] = byte(i*2654435761>>13) ^ byte(i>>9)
+	}
+	copy(data, "%PDF-1.7\n%") // an exported scan: the content checks take it for a PDF
+	copy(data[size-7:], "\n%%EOF\n")
+	if err := os.WriteFile(big, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	data = nil
+
+	res := runScenario(t, "pages-resume.mjs", map[string]string{
+		"BASE_URL": a.base, "CONTROL_URL": startControl(t, a), "APPLICANT_EMAIL": email, "CASE_ID": caseID, "BIG_FILE": big,
+	})
+	stored, _ := res["stored"].(float64)
+	sent, _ := res["bytesSentAfterReload"].(float64)
+	t.Logf("stored before the reload: %.0f bytes; sent after it: %.0f of %d", stored, sent, size)
+	if stored <= 0 || int64(stored+sent) != size {
+		t.Errorf("stored %.0f + sent after the reload %.0f != %d", stored, sent, size)
+	}
+	var docs struct {
+		Documents []struct {
+			Size   int64  `json:"size"`
+			SHA256 string `json:"sha256"`
+		} `json:"documents"`
+	}
+	if err := json.Unmarshal(a.do(owner, "GET", "/api/v1/cases/"+caseID+"/documents", nil).want(t, 200, "documents").body, &docs); err != nil {
+		t.Fatal(err)
+	}
+	if len(docs.Documents) != 1 || docs.Documents[0].Size != size || docs.Documents[0].SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("after the resumed upload the case has %+v, want one document of %d bytes with SHA-256 %x", docs.Documents, size, sum)
+	}
+}

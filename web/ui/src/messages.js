@@ -27,6 +27,11 @@ export function readMessages(doc) {
     const v = p ? p.getAttribute(attributeNames[key]) : null;
     out[key] = v != null && v !== '' ? v : fallback;
   }
+  // The server's refusals in the page's language, by code: data-reason-file_too_large="…".
+  out.reasons = {};
+  for (const a of p ? Array.from(p.attributes) : []) {
+    if (a.name.startsWith('data-reason-') && a.value) out.reasons[a.name.slice('data-reason-'.length)] = a.value;
+  }
   return out;
 }
 

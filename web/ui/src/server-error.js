@@ -2,20 +2,27 @@
 // text "ERR_CODE: message" or JSON {"error": "...", "message": "..."}.
 const MAX = 400;
 
-export function messageFromBody(body) {
+// A refusal's code and message from the body: tusd's "code: message" text (our codes are
+// snake_case, tusd's own ERR_UPPER_CASE) or the API's JSON.
+export function refusalFromBody(body) {
   const text = (body || '').trim();
-  if (!text || text.startsWith('<')) return ''; // empty, or an HTML error page of a proxy
+  if (!text || text.startsWith('<')) return { code: '', message: '' }; // empty, or a proxy's HTML page
   if (text.startsWith('{')) {
     try {
       const j = JSON.parse(text);
-      if (j && typeof j.message === 'string' && j.message.trim()) return clip(j.message.trim());
-      if (j && typeof j.error === 'string' && j.error.trim()) return clip(j.error.trim());
+      const code = j && typeof j.error === 'string' ? j.error.trim() : '';
+      const message = j && typeof j.message === 'string' && j.message.trim() ? j.message.trim() : code;
+      return { code, message: clip(message) };
     } catch {
       // not JSON after all: fall through to text
     }
   }
-  const m = /^[A-Z][A-Z0-9_]*:\s*([\s\S]+)$/.exec(text);
-  return clip(m ? m[1].trim() : text);
+  const m = /^([A-Z][A-Z0-9_]*|[a-z][a-z0-9]*(?:_[a-z0-9]+)*):\s*([\s\S]+)$/.exec(text);
+  return m ? { code: m[1], message: clip(m[2].trim()) } : { code: '', message: clip(text) };
+}
+
+export function messageFromBody(body) {
+  return refusalFromBody(body).message;
 }
 
 function clip(s) {
@@ -35,7 +42,10 @@ export function humanError(err, msgs) {
       // the response is not readable: treat as a network error
     }
   }
-  if (status >= 400 && status < 500) return messageFromBody(body) || msgs.errorRejected;
+  if (status >= 400 && status < 500) {
+    const { code, message } = refusalFromBody(body);
+    return (msgs.reasons && msgs.reasons[code]) || message || msgs.errorRejected;
+  }
   if (status >= 500) return msgs.errorServer; // no server internals on screen
   return msgs.errorNetwork;
 }
