@@ -322,3 +322,64 @@ func ExampleLimits_Check() {
 	}
 	// Output: 413 file_too_large: a document of this kind may be at most 200 MiB
 }
+
+// A folder path is kept for display, each component made safe; nothing in it can climb out
+// of the folder or hide characters.
+func TestRelativePath(t *testing.T) {
+	meta := func(p, fp string) map[string]string {
+		return map[string]string{"case_id": "0b5e2c9a-7f3d-4e21-9a1c-5d6e7f809a1b", "kind": "imaging_study",
+			"filename": "IM000001", "relative_path": p, "fingerprint": fp}
+	}
+	const sum = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	for _, c := range []struct {
+		name, path, fp string
+		want, wantFP   string
+		bad            bool
+	}{
+		{name: "a CD", path: "CD/DICOM/IM000001", want: "CD/DICOM/IM000001"},
+		{name: "windows separators", path: `E:\DICOM\IM000001`, want: "E_/DICOM/IM000001"},
+		{name: "climbing out", path: "../../etc/passwd", want: "etc/passwd"},
+		{name: "dots and empties", path: "./CD//./DICOM/", want: "CD/DICOM"},
+		{name: "hidden characters", path: "CD/\u202eFDP.exe/x", want: "CD/FDP.exe/x"},
+		{name: "too long", path: strings.Repeat("a/", 600), bad: true},
+		{name: "too deep", path: strings.Repeat("a/", 40), bad: true},
+		{name: "fingerprint", path: "", fp: strings.ToUpper(sum), wantFP: sum},
+		{name: "short fingerprint", fp: "abc", bad: true},
+		{name: "not hex", fp: strings.Repeat("g", 64), bad: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := ParseMetadataAt(meta(c.path, c.fp), testNow)
+			if c.bad {
+				var rej *RejectError
+				if !errors.As(err, &rej) || rej.Status != http.StatusBadRequest {
+					t.Fatalf("got %+v, %v; want a 400 rejection", m, err)
+				}
+				return
+			}
+			if err != nil || m.RelativePath != c.want || m.Fingerprint != c.wantFP {
+				t.Fatalf("got %q %q, %v; want %q %q", m.RelativePath, m.Fingerprint, err, c.want, c.wantFP)
+			}
+		})
+	}
+}
+
+func FuzzRelativePath(f *testing.F) {
+	f.Add("CD/DICOM/IM000001")
+	f.Add(`..\..\x`)
+	f.Add("a/\u202e/b/\x00/c")
+	f.Fuzz(func(t *testing.T, p string) {
+		got, ok := sanitizeRelativePath(p)
+		if !ok {
+			return
+		}
+		if got == "" {
+			return
+		}
+		for _, c := range strings.Split(got, "/") {
+			checkFilename(t, c)
+		}
+		if len(got) > 4*maxRelativePath {
+			t.Fatalf("path grew to %d bytes", len(got))
+		}
+	})
+}

@@ -44,6 +44,10 @@ type newCaseForm struct {
 
 // GET /cases/new: the new request.
 func (s *Server) pageNewCase(c *gin.Context) {
+	if err := s.cfg.Policy.Authorize(c.Request.Context(), subjectOf(c), access.ActionCaseCreate, ""); err != nil {
+		s.pageError(c, err)
+		return
+	}
 	p := s.newPage(c, "page.new.title", "")
 	p.Form = map[string]string{"relationship": string(so.RelationshipSelf), "language": p.L.Lang}
 	p.Data = newCaseForm{Relationships: so.Relationships, ConsultationTypes: so.ConsultationTypes,

@@ -340,3 +340,78 @@ func TestPagesUploadResumesAfterReload(t *testing.T) {
 		t.Fatalf("after the resumed upload the case has %+v, want one document of %d bytes with SHA-256 %x", docs.Documents, size, sum)
 	}
 }
+
+// The referring physician's invitation page: invited from the case page, they upload a cover
+// letter to that one case, see it, and reach no other page, case or document.
+func TestPagesPhysicianInvitation(t *testing.T) {
+	w := newWorkflowWorld(t)
+	caseID := w.newDraft()
+	other := w.newDraft()
+	w.upload(w.applicant, caseID, "clinical_history", pdf)
+	letter := writePDF(t, t.TempDir(), "lettera-di-accompagnamento.pdf")
+	res := runScenario(t, "pages-physician.mjs", map[string]string{
+		"BASE_URL": w.base, "CONTROL_URL": startControl(t, w.apiServer), "SCREENSHOT_DIR": screenshotDir,
+		"APPLICANT_EMAIL": "ann@example.org", "CASE_ID": caseID, "OTHER_CASE_ID": other,
+		"PHYSICIAN_EMAIL": "dr.verdi@example.org", "LETTER": letter,
+	})
+	sees, _ := res["physicianSees"].([]any)
+	if len(sees) != 1 || sees[0] != "lettera-di-accompagnamento.pdf" {
+		t.Errorf("the physician sees %v of the case's documents, want only their letter", sees)
+	}
+	var docs struct {
+		Documents []struct {
+			Kind     string `json:"kind"`
+			Filename string `json:"filename"`
+			SHA256   string `json:"sha256"`
+		} `json:"documents"`
+	}
+	json.Unmarshal(w.do(w.applicant, "GET", "/api/v1/cases/"+caseID+"/documents", nil).want(t, 200, "documents").body, &docs)
+	found := false
+	for _, d := range docs.Documents {
+		if d.Kind == "cover_letter" && d.SHA256 == fileSHA256(t, letter) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the patient's case has no cover letter with the physician's file's SHA-256: %+v", docs.Documents)
+	}
+}
+
+// Every page in English, Italian and Spanish at 1280 and 360 px: no serious or critical
+// axe-core violation, no CSP violation, no horizontal scrolling on a phone, no message id left
+// untranslated. The case pages show a case in review with an extra to decide, and a draft.
+func TestPagesAccessibleInEveryLanguage(t *testing.T) {
+	w := newWorkflowWorld(t)
+	review := w.toInReview()
+	w.do(w.reviewer, "POST", "/api/v1/cases/"+review+"/extras", map[string]string{"type": "slide_review",
+		"reason": "The slides should be read again by our pathologist."}).want(t, 201, "propose extra")
+	draft := w.newDraft()
+	w.upload(w.applicant, draft, "clinical_history", pdf)
+	pages := []map[string]any{
+		{"name": "home", "path": "/", "as": "nobody"},
+		{"name": "signin", "path": "/signin", "as": "nobody"},
+		{"name": "signin-link", "path": "/signin/link?token=not-a-real-token", "as": "nobody"},
+		{"name": "invitation-landing", "path": "/invitation?token=not-a-real-token", "as": "nobody"},
+		{"name": "signin-refused", "method": "POST", "from": "/signin", "submit": "form[action='/signin'] button", "as": "nobody"},
+		{"name": "cases", "path": "/cases", "as": "applicant"},
+		{"name": "new", "path": "/cases/new", "as": "applicant"},
+		{"name": "new-refused", "method": "POST", "from": "/cases/new", "submit": "form[action='/cases/new'] button[type=submit]", "as": "applicant"},
+		{"name": "case", "path": "/cases/" + review, "as": "applicant"},
+		{"name": "consent-signed", "path": "/cases/" + review + "/consent", "as": "applicant"},
+		{"name": "case-draft", "path": "/cases/" + draft, "as": "applicant"},
+		{"name": "consent-sign", "path": "/cases/" + draft + "/consent", "as": "applicant"},
+		{"name": "upload", "path": "/cases/" + draft + "/upload", "as": "applicant"},
+		{"name": "receipt", "path": "/cases/" + draft + "/receipt", "as": "applicant"},
+		{"name": "withdraw", "path": "/cases/" + draft + "/withdraw", "as": "applicant"},
+		{"name": "not-found", "path": "/cases/00000000-0000-4000-8000-000000000000", "as": "applicant", "status": 404},
+	}
+	list, _ := json.Marshal(pages)
+	res := runScenario(t, "pages-a11y.mjs", map[string]string{
+		"BASE_URL": w.base, "CONTROL_URL": startControl(t, w.apiServer), "SCREENSHOT_DIR": screenshotDir,
+		"APPLICANT_EMAIL": "ann@example.org", "PAGES": string(list),
+	})
+	if n, _ := res["checked"].(float64); int(n) != len(pages)*6 {
+		t.Errorf("checked %v page views, want %d", res["checked"], len(pages)*6)
+	}
+	t.Logf("axe: %v violations of minor or moderate impact in all", res["minorOrModerate"])
+}

@@ -40,9 +40,9 @@ export async function launch() {
 }
 
 // newPage opens a page that records CSP violations and failed requests to the service.
-export async function newPage(browser, { width = 1280, height = 900, lang = 'en' } = {}) {
+export async function newPage(browser, { width = 1280, height = 900, lang = 'en', storageState } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, locale: lang === 'en' ? 'en-GB' : lang,
-    extraHTTPHeaders: { 'Accept-Language': lang } });
+    extraHTTPHeaders: { 'Accept-Language': lang }, storageState });
   await context.addInitScript(() => {
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) => {
@@ -130,4 +130,10 @@ export async function signInWithLink(page, email) {
   await page.goto(link);
   await page.getByRole('button', { name: /sign in|accedi|entrar|iniciar/i }).click();
   await page.waitForURL(`${BASE}/cases`);
+}
+
+// chooseLanguage presses the page's language switch.
+export async function chooseLanguage(page, lang) {
+  await page.locator(`form.langs button[value=${lang}]`).click();
+  await page.waitForLoadState();
 }
