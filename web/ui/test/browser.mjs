@@ -5,7 +5,7 @@
 //   CONTROL_URL     the Go test's helper: GET /link?email=… answers the newest link mailed there
 //   SCREENSHOT_DIR  where screenshots go ("" for none)
 //   CHROMIUM        the browser (default /usr/bin/chromium)
-//   IGNORE_HTTPS_ERRORS=1 is never used: the proxy test trusts its throwaway CA through NSS.
+//   CHROMIUM_ARGS   more flags (the proxy test trusts its throwaway certificate by its SPKI hash)
 // A scenario prints JSON lines: {"event": …} while it runs and {"result": …} at the end; it exits 1
 // with {"error": …} when a check fails.
 import { chromium } from 'playwright-core';
@@ -34,7 +34,7 @@ export async function launch() {
     executablePath: env('CHROMIUM', '/usr/bin/chromium'),
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
+      '--disable-sync', '--no-first-run', ...env('CHROMIUM_ARGS', '').split(' ').filter(Boolean)],
   });
   return { browser, close: () => browser.close() };
 }
