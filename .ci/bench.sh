@@ -2,7 +2,7 @@
 # make bench: the performance figures of DESIGN §11 (cmd/sobench), against a throwaway PostgreSQL
 # and MinIO started here on free loopback ports unless SO_TEST_DATABASE_URL / SO_TEST_MINIO_* name
 # servers to use. The Makefile has built bin/secondopinion. SO_BENCH_QUICK=1: sizes ÷ 8, a smoke run.
-# SO_BENCH_ONLY=opens,audit (or upload, big, concurrent): only those items.
+# SO_BENCH_ONLY=opens,audit (or upload, big, concurrent, page): only those items.
 # PostgreSQL runs with fsync on, as in production: audit commits wait for the disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -73,7 +73,8 @@ type statusError interface {
 func (s *Server) fail(c *gin.Context, err error) {
 	if reason := denialReason(err); reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil {
 		caseID := ""
-		if strings.HasPrefix(c.FullPath(), "/api/v1/cases/:id") && so.ValidID(c.Param("id")) {
+		if fp := c.FullPath(); (strings.HasPrefix(fp, "/api/v1/cases/:id") || strings.HasPrefix(fp, "/cases/:id")) &&
+			so.ValidID(c.Param("id")) {
 			caseID = c.Param("id") // so that the case's audit trail shows the refusals too
 		}
 		e := entryFor(c, "access.denied", "route:"+c.FullPath(), c.Param("id"), caseID, reason)

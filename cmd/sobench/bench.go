@@ -87,6 +87,11 @@ func (b *bench) run(ctx context.Context) error {
 			return fmt.Errorf("document opens: %w", err)
 		}
 	}
+	if b.selected("page") {
+		if err := b.casePage(ctx); err != nil {
+			return fmt.Errorf("case page: %w", err)
+		}
+	}
 	b.svc.stop()
 	if b.selected("audit") {
 		if err := b.auditBenchmarks(ctx); err != nil {
