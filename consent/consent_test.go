@@ -305,8 +305,9 @@ func TestForms(t *testing.T) {
 	if _, err := f.s.AddForm(ctx, defaultForm, "en", "other text"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("replace a form: %v", err)
 	}
-	if _, err := f.s.LatestForm(ctx, "es"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("latest es: %v", err)
+	// Spanish (and Italian) are seeded too, so that every case signs in its own language.
+	if got, err := f.s.LatestForm(ctx, "es"); err != nil || got.Version != "2025-01-es" || !strings.Contains(got.Text, "consentimiento") {
+		t.Fatalf("latest es: %s, %v", got.Version, err)
 	}
 }
 

@@ -115,12 +115,14 @@ func (l *loc) T(id string, kv ...any) string {
 
 // Enum translates a value of the vocabulary: page.<group>.<value>, with "_" after a value that
 // go-i18n reserves for plural forms and message fields (other, one, id, …).
-func (l *loc) Enum(group string, v any) string {
+func (l *loc) Enum(group string, v any) string { return l.T(l.enumKey(group, v)) }
+
+func (l *loc) enumKey(group string, v any) string {
 	key := fmt.Sprint(v)
 	if i18nReserved[key] {
 		key += "_"
 	}
-	return l.T("page." + group + "." + key)
+	return "page." + group + "." + key
 }
 
 var i18nReserved = map[string]bool{"id": true, "description": true, "hash": true, "leftdelim": true, "rightdelim": true,
@@ -293,10 +295,14 @@ func localPath(next string) string {
 		strings.Contains(next, "\\") {
 		return "/"
 	}
-	if u.RawQuery != "" {
-		return u.Path + "?" + u.RawQuery
+	out := u.EscapedPath() // never the decoded path: "/%2F%2Fevil.example" must not become "//evil.example"
+	if strings.HasPrefix(out, "//") || strings.HasPrefix(out, "/\\") {
+		return "/"
 	}
-	return u.Path
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out
 }
 
 // POST /language {lang, next}: the language switch.
