@@ -54,11 +54,6 @@ type pages struct {
 
 func parsePages() (*pages, error) {
 	base, err := template.New("layout").Funcs(template.FuncMap{
-		// reasonCodes are the upload refusals the uploader shows in the page's words.
-		"reasonCodes": func() []string {
-			return []string{"file_type_not_allowed", "file_too_large", "case_quota_exceeded", "unsafe_archive",
-				"unreadable_file", "state", "forbidden", "invalid_metadata"}
-		},
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -137,6 +132,20 @@ func (l *loc) Day(t any) string {
 	tt = tt.In(l.zone)
 	return l.T("page.date", "Weekday", l.T("page.weekday."+strings.ToLower(tt.Weekday().String())),
 		"Day", tt.Day(), "Month", l.T("page.month."+strings.ToLower(tt.Month().String())), "Year", tt.Year())
+}
+
+// uploadRefusals are the codes of the upload refusals the uploader shows in the page's words.
+var uploadRefusals = []string{"file_type_not_allowed", "file_too_large", "case_quota_exceeded", "unsafe_archive",
+	"unreadable_file", "state", "forbidden", "invalid_metadata"}
+
+// UploadReasons is the uploader's refusals in the page's language, as a JSON object by code.
+func (l *loc) UploadReasons() string {
+	m := map[string]string{}
+	for _, code := range uploadRefusals {
+		m[code] = l.T("page.upload.reason." + code)
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 // Money writes an amount as people of the page's language write it: "EUR 1,500.00", "1.500,00 EUR".

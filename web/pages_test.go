@@ -2,6 +2,7 @@ package web
 
 import (
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -167,6 +168,9 @@ func TestPageMessagesInEveryLanguage(t *testing.T) {
 	for m := time.January; m <= time.December; m++ {
 		add("month", strings.ToLower(m.String()))
 	}
+	for _, code := range uploadRefusals {
+		ids["page.upload.reason."+code] = true
+	}
 	for group, keys := range enums {
 		for _, k := range keys {
 			ids["page."+group+"."+k] = true
@@ -197,5 +201,39 @@ func TestPageMessagesInEveryLanguage(t *testing.T) {
 	es := &loc{Lang: "es", cat: cat, zone: time.UTC}
 	if got := es.Day(time.Date(2027, 1, 14, 12, 0, 0, 0, time.UTC)); got != "jueves, 14 de enero de 2027" {
 		t.Errorf("Spanish date %q", got)
+	}
+}
+
+// A form posted from another site is refused before any page handler runs; the same form from
+// this site reaches it. Pages carry the strict CSP and are never cached.
+func TestPageFormsRefuseOtherSites(t *testing.T) {
+	cat, err := mail.NewCatalogue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), Catalogue: cat, PublicURL: "https://so.example.org"})
+	for _, c := range []struct {
+		site string
+		want int
+	}{{"cross-site", http.StatusForbidden}, {"same-origin", http.StatusSeeOther}} {
+		req := httptest.NewRequest(http.MethodPost, "/language", strings.NewReader("lang=it&next=/signin"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", c.site)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("%s form post: %d, want %d", c.site, rec.Code, c.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/signin", nil))
+	h := rec.Header()
+	if rec.Code != http.StatusOK || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") ||
+		strings.Contains(h.Get("Content-Security-Policy"), "unsafe") || h.Get("Cache-Control") != "no-store" ||
+		!strings.HasPrefix(h.Get("Strict-Transport-Security"), "max-age=") || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("sign-in page: %d, headers %v", rec.Code, h)
+	}
+	if strings.Contains(rec.Body.String(), "style=") || strings.Contains(rec.Body.String(), "<script>") {
+		t.Error("the page has inline style or script")
 	}
 }

@@ -380,8 +380,11 @@ func (p *cutProxy) pipe(client net.Conn) {
 // object, decrypted by the real age CLI, has the plaintext's SHA-256.
 func TestTusJSClientResumesAcrossServerRestart(t *testing.T) {
 	w := newWorld(t)
+	// The client reaches the service only through the proxy, which is its public URL (the
+	// upload's Location is under it).
+	proxy := newCutProxy(t, w.vars["SO_LISTEN_ADDR"])
+	w.vars["SO_PUBLIC_URL"] = "http://" + proxy.ln.Addr().String()
 	srv := startProc(t, w.vars)
-	proxy := newCutProxy(t, srv.addr)
 	const size, chunk = 64 << 20, 5 << 20
 	run := runTusClient(t, "http://"+proxy.ln.Addr().String()+"/api/v1/uploads/", w.token, size, chunk, 7,
 		map[string]string{"case_id": w.caseID, "kind": "imaging_study", "filename": "ct-study.dcm", "filetype": "application/dicom"},

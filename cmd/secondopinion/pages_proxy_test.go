@@ -147,6 +147,7 @@ func TestPagesBehindTLSProxy(t *testing.T) {
 	a.account(parent, so.RoleApplicant, "")
 	res := runScenario(t, "pages-journey.mjs", map[string]string{
 		"BASE_URL": public, "CONTROL_URL": startControl(t, a), "APPLICANT_EMAIL": parent, "PDF_FILE": pdfFile, "DICOM_DIR": cd,
+		"TEXT_FILE":     writeText(t, dir),
 		"CHROMIUM_ARGS": "--ignore-certificate-errors-spki-list=" + spki,
 	})
 	id, _ := res["caseId"].(string)

@@ -233,7 +233,7 @@ func TestPagesApplicantJourney(t *testing.T) {
 
 	res := runScenario(t, "pages-journey.mjs", map[string]string{
 		"BASE_URL": a.base, "CONTROL_URL": startControl(t, a), "SCREENSHOT_DIR": screenshotDir,
-		"APPLICANT_EMAIL": email, "PDF_FILE": pdf, "DICOM_DIR": cd,
+		"APPLICANT_EMAIL": email, "PDF_FILE": pdf, "DICOM_DIR": cd, "TEXT_FILE": writeText(t, dir),
 	})
 	caseID, _ := res["caseId"].(string)
 	owner := a.apiToken(email)
@@ -292,6 +292,27 @@ func TestPagesApplicantJourney(t *testing.T) {
 	if rows, _ := res["receiptRows"].(float64); int(rows) != len(expected)+1 {
 		t.Errorf("the receipt page has %v rows, want a header and %d files", res["receiptRows"], len(expected))
 	}
+	// The downloadable receipt says what the server recorded: the files on disk, byte for byte.
+	receipt, _ := res["receipt"].([]any)
+	if len(receipt) != len(expected) {
+		t.Errorf("the JSON receipt lists %d files, want %d", len(receipt), len(expected))
+	}
+	for _, e := range receipt {
+		m := e.(map[string]any)
+		if name := m["name"].(string); expected[name] != m["sha256"] {
+			t.Errorf("receipt: %s has SHA-256 %v, the file on disk %s", name, m["sha256"], expected[name])
+		}
+	}
+}
+
+// writeText writes a plain-text file, a format no checklist kind but "other" takes.
+func writeText(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(p, []byte("Appunti per lo specialista.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // A 200 MiB upload interrupted by reloading the page finishes after the file is chosen again,
@@ -322,10 +343,11 @@ func TestPagesUploadResumesAfterReload(t *testing.T) {
 		"BASE_URL": a.base, "CONTROL_URL": startControl(t, a), "APPLICANT_EMAIL": email, "CASE_ID": caseID, "BIG_FILE": big,
 	})
 	stored, _ := res["stored"].(float64)
+	resumedAt, _ := res["resumedAt"].(float64)
 	sent, _ := res["bytesSentAfterReload"].(float64)
-	t.Logf("stored before the reload: %.0f bytes; sent after it: %.0f of %d", stored, sent, size)
-	if stored <= 0 || int64(stored+sent) != size {
-		t.Errorf("stored %.0f + sent after the reload %.0f != %d", stored, sent, size)
+	t.Logf("listed as stored after the reload: %.0f bytes; continued from %.0f; sent after it: %.0f of %d", stored, resumedAt, sent, size)
+	if stored <= 0 || resumedAt < stored || int64(resumedAt+sent) != size || sent >= size {
+		t.Errorf("listed %.0f, continued from %.0f, sent %.0f of %d after the reload", stored, resumedAt, sent, size)
 	}
 	var docs struct {
 		Documents []struct {

@@ -27,10 +27,13 @@ export function readMessages(doc) {
     const v = p ? p.getAttribute(attributeNames[key]) : null;
     out[key] = v != null && v !== '' ? v : fallback;
   }
-  // The server's refusals in the page's language, by code: data-reason-file_too_large="…".
+  // The server's refusals in the page's language, by code: data-reasons='{"file_too_large": "…"}'.
   out.reasons = {};
-  for (const a of p ? Array.from(p.attributes) : []) {
-    if (a.name.startsWith('data-reason-') && a.value) out.reasons[a.name.slice('data-reason-'.length)] = a.value;
+  try {
+    const r = JSON.parse((p && p.getAttribute('data-reasons')) || '{}');
+    if (r && typeof r === 'object') out.reasons = r;
+  } catch {
+    // no translations: the server's own words are shown
   }
   return out;
 }

@@ -171,7 +171,34 @@ function start(root) {
     );
   });
 
+  // Refused files, in words, where everyone sees them (Uppy keeps a file's error in a tooltip).
+  const refused = doc.getElementById('upload-refused');
+  const refusals = new Map(); // file ID -> <li>
+  const showRefusal = (file, message) => {
+    if (!refused || !file) return;
+    let li = refusals.get(file.id);
+    if (!li) {
+      li = doc.createElement('li');
+      refusals.set(file.id, li);
+      refused.querySelector('ul').append(li);
+    }
+    const name = file.meta.relative_path || file.name;
+    li.textContent = `${name}: ${message}`;
+    refused.hidden = false;
+  };
+  const clearRefusal = (file) => {
+    const li = file && refusals.get(file.id);
+    if (!li) return;
+    li.remove();
+    refusals.delete(file.id);
+    if (refusals.size === 0) refused.hidden = true;
+  };
+  uppy.on('upload-error', (file, err) => showRefusal(file, err && err.message ? err.message : msgs.errorRejected));
+  uppy.on('file-removed', clearRefusal);
+  uppy.on('upload-retry', (file) => clearRefusal(typeof file === 'string' ? uppy.getFile(file) : file));
+
   uppy.on('upload-success', (file) => {
+    clearRefusal(file);
     if (file) unfinished.finished(file.id);
   });
 

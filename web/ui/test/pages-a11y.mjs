@@ -41,8 +41,26 @@ async function selfTest(browser) {
   await context.close();
 }
 
+// keyboardOnly asks for a sign-in link with the keyboard alone: the focus order reaches the
+// field, and Enter sends the form.
+async function keyboardOnly(browser) {
+  const { context, page } = await newPage(browser);
+  await page.goto(`${BASE}/signin`);
+  let reached = false;
+  for (let i = 0; i < 20 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'link_email');
+  }
+  check(reached, 'the sign-in link field cannot be reached with Tab');
+  await page.keyboard.type(env('APPLICANT_EMAIL'));
+  await page.keyboard.press('Enter');
+  await page.getByRole('status').waitFor();
+  await context.close();
+}
+
 run(async (browser) => {
   await selfTest(browser);
+  await keyboardOnly(browser);
   const signedIn = await newPage(browser);
   await signInWithLink(signedIn.page, env('APPLICANT_EMAIL'));
   const applicantState = await signedIn.context.storageState();

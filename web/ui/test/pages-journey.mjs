@@ -37,6 +37,14 @@ run(async (browser) => {
   await page.waitForURL(`${BASE}/cases/${caseId}/upload`);
   const first = await uploadFiles(page, { kind: 'clinical_history', files: [pdf] });
   check(first.successful === 1 && first.failed === 0, `PDF upload: ${JSON.stringify(first)}`);
+  // A file of the wrong format is refused, and the page says why in words.
+  const wrong = await uploadFiles(page, { kind: 'histology_report', files: [env('TEXT_FILE')] });
+  check(wrong.failed === 1 && wrong.successful === 0, `a text file as a histology report: ${JSON.stringify(wrong)}`);
+  const errors = await page.evaluate(() => window.soUploader.uppy.getFiles().map((f) => f.error).filter(Boolean));
+  check(errors.length === 1 && errors[0].includes('not of a format we accept'), `the refusal reads ${JSON.stringify(errors)}`);
+  await page.getByRole('alert').filter({ hasText: 'notes.txt: This file is not of a format we accept' }).waitFor();
+  await screenshot(page, 'upload-refused');
+  await page.reload(); // a fresh uploader for the CD
   const cd = await uploadFiles(page, { kind: 'imaging_study', folder: dicomDir });
   check(cd.successful >= 13 && cd.failed === 0, `folder upload: ${JSON.stringify(cd)}`);
   await assertNoCSPViolation(page, 'upload page');
@@ -45,6 +53,7 @@ run(async (browser) => {
   await page.waitForURL(`${BASE}/cases/${caseId}/receipt`);
   const receiptRows = await page.getByRole('row').count();
   await screenshot(page, 'receipt');
+  const receipt = await page.evaluate(async (u) => (await fetch(u)).json(), `${BASE}/cases/${caseId}/receipt.json`);
 
   await page.goto(`${BASE}/cases/${caseId}`);
   await page.getByRole('link', { name: 'Sign the consent' }).click();
@@ -59,5 +68,5 @@ run(async (browser) => {
   const due = (await page.locator('.timeline .due').textContent()).trim();
   await screenshot(page, 'case-submitted');
   await assertNoCSPViolation(page, 'case page after submitting');
-  return { caseId, due, receiptRows };
+  return { caseId, due, receiptRows, receipt: receipt.documents.map((d) => ({ name: d.relative_path || d.filename, sha256: d.sha256, size: d.size })) };
 });

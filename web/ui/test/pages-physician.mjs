@@ -56,5 +56,12 @@ run(async (browser) => {
     check(r.status() >= 400, `the physician's API call ${path} answered ${r.status()}`);
   }
   const mine = await (await page.request.get(`${BASE}/api/v1/cases/${caseId}/documents`)).json();
+
+  // The patient revokes the invitation: the physician's session ends with it.
+  await patient.reload();
+  await patient.getByRole('button', { name: `Revoke ${doctor}` }).click();
+  await patient.getByRole('status').filter({ hasText: 'The invitation is revoked.' }).waitFor();
+  await page.goto(`${BASE}/physician`);
+  check(page.url() === `${BASE}/signin`, `after the revocation the physician is at ${page.url()}`);
   return { denied, physicianSees: mine.documents.map((d) => d.filename) };
 });
