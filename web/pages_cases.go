@@ -258,16 +258,19 @@ func timeline(d cases.Detail) []step {
 	return out
 }
 
-// GET /cases/:id: the case page.
-func (s *Server) pageCase(c *gin.Context) {
-	cp, err := s.loadCase(c)
-	if err != nil {
-		s.pageError(c, err)
-		return
+// caseView shows a page of the case: the case page (GET /cases/:id), the warning before
+// withdrawing it (GET /cases/:id/withdraw).
+func (s *Server) caseView(name, title string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cp, err := s.loadCase(c)
+		if err != nil {
+			s.pageError(c, err)
+			return
+		}
+		p := s.newPage(c, title, cp.Language)
+		p.Data = cp
+		s.render(c, http.StatusOK, name, p)
 	}
-	p := s.newPage(c, "page.case.title", cp.Language)
-	p.Data = cp
-	s.render(c, http.StatusOK, "case", p)
 }
 
 // caseForm posts a case page's form through an API handler, then goes back to the case page
@@ -302,18 +305,6 @@ func (s *Server) afterCaseForm(c *gin.Context, a apiAnswer, caseID, notice strin
 // POST /cases/:id/submit
 func (s *Server) pageSubmit(c *gin.Context) {
 	s.caseForm(c, s.transition(cases.TransitionSubmit), map[string]any{}, "page.case.submitted")
-}
-
-// GET /cases/:id/withdraw: the warning before withdrawing the request.
-func (s *Server) pageWithdrawConfirm(c *gin.Context) {
-	cp, err := s.loadCase(c)
-	if err != nil {
-		s.pageError(c, err)
-		return
-	}
-	p := s.newPage(c, "page.withdraw.title", cp.Language)
-	p.Data = cp
-	s.render(c, http.StatusOK, "withdraw", p)
 }
 
 // POST /cases/:id/withdraw {reason}

@@ -65,51 +65,34 @@ func (s *Server) pageLinkRequest(c *gin.Context) {
 	s.render(c, a.Status, "signin", p)
 }
 
-// GET /signin/link?token=…: the mailed link's landing. It only shows a button: the token is
-// spent by the POST, so that a mail scanner following the link does not use it up.
-func (s *Server) pageLinkLanding(c *gin.Context) {
-	p := s.newPage(c, "page.link.title", "")
-	p.Path = c.Request.URL.RequestURI() // the switch keeps the token
-	p.Form = map[string]string{"token": c.Query("token")}
-	s.render(c, http.StatusOK, "link", p)
+// tokenLanding is the page a mailed link opens (/signin/link, /invitation): it only shows a
+// button. The token is spent by the POST, so that a mail scanner following the link does not
+// use it up.
+func (s *Server) tokenLanding(name, title string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := s.newPage(c, title, "")
+		p.Path = c.Request.URL.RequestURI() // the switch keeps the token
+		p.Form = map[string]string{"token": c.Query("token")}
+		s.render(c, http.StatusOK, name, p)
+	}
 }
 
-// POST /signin/link {token}
-func (s *Server) pageLinkRedeem(c *gin.Context) {
-	a := s.callAPI(c, s.redeemSignInLink, map[string]string{"token": c.PostForm("token")})
-	if a.OK() {
-		seeOther(c, "/")
-		return
+// tokenRedeem posts the landing's token to the API's redeem handler h, then goes to next, or
+// shows the landing again saying the link no longer works.
+func (s *Server) tokenRedeem(h gin.HandlerFunc, name, title, expired, next string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		a := s.callAPI(c, h, map[string]string{"token": c.PostForm("token")})
+		if a.OK() {
+			seeOther(c, next)
+			return
+		}
+		p := s.newPage(c, title, "")
+		p.refused(a)
+		if a.Status == http.StatusUnauthorized || a.Status == http.StatusBadRequest {
+			p.Error = p.L.T(expired)
+		}
+		s.render(c, a.Status, name, p)
 	}
-	p := s.newPage(c, "page.link.title", "")
-	p.refused(a)
-	if a.Status == http.StatusUnauthorized || a.Status == http.StatusBadRequest {
-		p.Error = p.L.T("page.link.expired")
-	}
-	s.render(c, a.Status, "link", p)
-}
-
-// GET /invitation?token=…: a referring physician's landing; the POST redeems.
-func (s *Server) pageInvitationLanding(c *gin.Context) {
-	p := s.newPage(c, "page.invitation.title", "")
-	p.Path = c.Request.URL.RequestURI() // the switch keeps the token
-	p.Form = map[string]string{"token": c.Query("token")}
-	s.render(c, http.StatusOK, "invitation", p)
-}
-
-// POST /invitation {token}
-func (s *Server) pageInvitationRedeem(c *gin.Context) {
-	a := s.callAPI(c, s.redeemInvitation, map[string]string{"token": c.PostForm("token")})
-	if a.OK() {
-		seeOther(c, "/physician")
-		return
-	}
-	p := s.newPage(c, "page.invitation.title", "")
-	p.refused(a)
-	if a.Status == http.StatusUnauthorized || a.Status == http.StatusBadRequest {
-		p.Error = p.L.T("page.invitation.expired")
-	}
-	s.render(c, a.Status, "invitation", p)
 }
 
 // POST /signout
