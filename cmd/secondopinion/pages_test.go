@@ -250,6 +250,10 @@ func TestPagesApplicantJourney(t *testing.T) {
 	if res["due"] != want {
 		t.Errorf("the case page says %q, want %q", res["due"], want)
 	}
+	if c := a.do(owner, "GET", "/api/v1/cases/"+caseID+"/consent", nil).want(t, 200, "consent").json(t); c["status"] != "withdrawn" ||
+		c["signer_name"] != "Marco Bianchi" || c["relationship"] != "parent" {
+		t.Errorf("after signing and withdrawing on the pages the consent is %v by %v as %v", c["status"], c["signer_name"], c["relationship"])
+	}
 
 	expected := map[string]string{"history.pdf": fileSHA256(t, pdf), "CD/DICOMDIR": fileSHA256(t, filepath.Join(cd, "DICOMDIR"))}
 	for i := 1; i <= 12; i++ {
@@ -407,6 +411,9 @@ func TestPagesAccessibleInEveryLanguage(t *testing.T) {
 	review := w.toInReview()
 	w.do(w.reviewer, "POST", "/api/v1/cases/"+review+"/extras", map[string]string{"type": "slide_review",
 		"reason": "The slides should be read again by our pathologist."}).want(t, 201, "propose extra")
+	released := w.toInReview()
+	w.upload(w.reviewer, released, "report", pdf)
+	w.step(w.reviewer, released, "release", nil, 200)
 	draft := w.newDraft()
 	w.upload(w.applicant, draft, "clinical_history", pdf)
 	pages := []map[string]any{
@@ -419,6 +426,7 @@ func TestPagesAccessibleInEveryLanguage(t *testing.T) {
 		{"name": "new", "path": "/cases/new", "as": "applicant"},
 		{"name": "new-refused", "method": "POST", "from": "/cases/new", "submit": "form[action='/cases/new'] button[type=submit]", "as": "applicant"},
 		{"name": "case", "path": "/cases/" + review, "as": "applicant"},
+		{"name": "case-released", "path": "/cases/" + released, "as": "applicant"},
 		{"name": "consent-signed", "path": "/cases/" + review + "/consent", "as": "applicant"},
 		{"name": "case-draft", "path": "/cases/" + draft, "as": "applicant"},
 		{"name": "consent-sign", "path": "/cases/" + draft + "/consent", "as": "applicant"},
@@ -436,4 +444,7 @@ func TestPagesAccessibleInEveryLanguage(t *testing.T) {
 		t.Errorf("checked %v page views, want %d", res["checked"], len(pages)*6)
 	}
 	t.Logf("axe: %v violations of minor or moderate impact in all", res["minorOrModerate"])
+	if res["report"] != hexSum(pdf) {
+		t.Errorf("the report downloaded from the case page has SHA-256 %v, the reviewer uploaded %s", res["report"], hexSum(pdf))
+	}
 }

@@ -68,6 +68,7 @@ run(async (browser) => {
 
   let checked = 0;
   let minor = 0;
+  let report = '';
   for (const lang of langs) {
     for (const width of widths) {
       for (const as of ['nobody', 'applicant']) {
@@ -99,6 +100,16 @@ run(async (browser) => {
           if (lang === 'en' || p.name === 'case') {
             await screenshot(page, lang === 'en' ? `${p.name}${width === 360 ? '-360' : ''}` : `${p.name}-${lang}${width === 360 ? '-360' : ''}`);
           }
+          if (p.name === 'case-released' && lang === 'en' && width === 1280) {
+            // The released report, downloaded from its link as the patient would.
+            const href = await page.getByRole('link', { name: 'Download the report' }).getAttribute('href');
+            report = await page.evaluate(async (u) => {
+              const r = await fetch(u);
+              const b = await r.arrayBuffer();
+              const h = await crypto.subtle.digest('SHA-256', b);
+              return r.ok ? Array.from(new Uint8Array(h), (x) => x.toString(16).padStart(2, '0')).join('') : `status ${r.status}`;
+            }, href);
+          }
           checked++;
         }
         await context.close();
@@ -106,5 +117,5 @@ run(async (browser) => {
       out({ event: 'checked', lang, width, pages: checked });
     }
   }
-  return { checked, minorOrModerate: minor };
+  return { checked, minorOrModerate: minor, report };
 });

@@ -68,5 +68,12 @@ run(async (browser) => {
   const due = (await page.locator('.timeline .due').textContent()).trim();
   await screenshot(page, 'case-submitted');
   await assertNoCSPViolation(page, 'case page after submitting');
+
+  // Withdrawing the consent: a warning first, then its state says so.
+  await page.getByRole('link', { name: 'See the consent' }).click();
+  await page.getByRole('region', { name: 'Withdraw your consent' }).getByText('no specialist can read your documents').waitFor();
+  await page.getByRole('button', { name: 'Withdraw my consent' }).click();
+  await page.getByRole('status').filter({ hasText: 'Your consent is withdrawn' }).waitFor();
+  check(await page.getByText('Withdrawn', { exact: true }).count() > 0, 'the case page does not show the consent as withdrawn');
   return { caseId, due, receiptRows, receipt: receipt.documents.map((d) => ({ name: d.relative_path || d.filename, sha256: d.sha256, size: d.size })) };
 });
