@@ -37,9 +37,12 @@ const (
 
 // ListOptions filter and order a listing.
 type ListOptions struct {
-	Status  so.CaseStatus // only cases in this state; "" for all
-	Overdue bool          // only cases whose running clock is past due
-	Sort    Sort
+	Status       so.CaseStatus       // only cases in this state; "" for all
+	Overdue      bool                // only cases whose running clock is past due
+	Language     so.Language         // only cases in this language; "" for all
+	Consultation so.ConsultationType // only cases asking for this consultation; "" for all
+	Reviewer     string              // only cases assigned to the reviewer with this email; "" for all
+	Sort         Sort
 }
 
 // List returns the cases s may read (access.ReadableCases), filtered and ordered by opt, each
@@ -75,6 +78,25 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 	}
 	if opt.Overdue {
 		where = append(where, overdueSQL(nowArg()))
+	}
+	if opt.Language != "" {
+		args = append(args, string(opt.Language))
+		where = append(where, fmt.Sprintf("language = $%d", len(args)))
+	}
+	if opt.Consultation != "" {
+		args = append(args, string(opt.Consultation))
+		where = append(where, fmt.Sprintf("$%d = ANY (consultation_types)", len(args)))
+	}
+	if opt.Reviewer != "" {
+		id, err := c.cfg.Accounts.EnabledAccount(ctx, opt.Reviewer, so.RoleReviewer)
+		if errors.Is(err, so.ErrNotFound) {
+			return []View{}, nil // no such reviewer: no case is theirs
+		}
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, id)
+		where = append(where, fmt.Sprintf("id IN (SELECT case_id FROM assignments WHERE reviewer_id = $%d)", len(args)))
 	}
 	q := `SELECT ` + caseColumns + ` FROM cases`
 	for i, w := range where {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -96,25 +98,42 @@ func (s *Server) createCase(c *gin.Context) {
 	c.JSON(http.StatusCreated, cs)
 }
 
-// GET /api/v1/cases?status=&overdue=true&sort=created|due: the cases the caller may read.
-func (s *Server) listCases(c *gin.Context) {
-	opt := cases.ListOptions{Status: so.CaseStatus(c.Query("status")), Sort: cases.Sort(c.Query("sort"))}
+// listOptions reads a listing's filters from the query: status, overdue, language,
+// consultation, reviewer (an email), sort.
+func listOptions(c *gin.Context) (cases.ListOptions, error) {
+	opt := cases.ListOptions{Status: so.CaseStatus(c.Query("status")), Sort: cases.Sort(c.Query("sort")),
+		Language: so.Language(c.Query("language")), Consultation: so.ConsultationType(c.Query("consultation")),
+		Reviewer: strings.TrimSpace(c.Query("reviewer"))}
 	if opt.Status != "" && !opt.Status.Valid() {
-		s.fail(c, invalid("status", "must be one of the case states"))
-		return
+		return opt, invalid("status", "must be one of the case states")
+	}
+	if opt.Language != "" && !opt.Language.Valid() {
+		return opt, invalid("language", "must be en, it or es")
+	}
+	if opt.Consultation != "" && !slices.Contains(so.ConsultationTypes, opt.Consultation) {
+		return opt, invalid("consultation", "must be one of the consultation types")
 	}
 	switch c.Query("overdue") {
 	case "", "false":
 	case "true":
 		opt.Overdue = true
 	default:
-		s.fail(c, invalid("overdue", "must be true or false"))
-		return
+		return opt, invalid("overdue", "must be true or false")
 	}
 	switch opt.Sort {
 	case "", cases.SortCreated, cases.SortDue:
 	default:
-		s.fail(c, invalid("sort", "must be created or due"))
+		return opt, invalid("sort", "must be created or due")
+	}
+	return opt, nil
+}
+
+// GET /api/v1/cases?status=&overdue=true&language=&consultation=&reviewer=&sort=created|due:
+// the cases the caller may read.
+func (s *Server) listCases(c *gin.Context) {
+	opt, err := listOptions(c)
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	list, err := s.cfg.Cases.List(c.Request.Context(), subjectOf(c), opt)

@@ -431,6 +431,21 @@ func (p *page) refused(a apiAnswer) {
 	}
 }
 
+// errFromAnswer turns a refused API answer back into the domain's error, for pageError.
+func errFromAnswer(a apiAnswer) error {
+	switch a.Status {
+	case http.StatusNotFound:
+		return so.ErrNotFound
+	case http.StatusForbidden:
+		return so.ErrForbidden
+	case http.StatusUnauthorized:
+		return so.ErrUnauthenticated
+	case http.StatusServiceUnavailable:
+		return so.ErrUnavailable
+	}
+	return fmt.Errorf("API answered %d %s", a.Status, a.Err.Error)
+}
+
 // pageError answers a page that cannot be shown: not found (also when not allowed to see),
 // or a failure, in words.
 func (s *Server) pageError(c *gin.Context, err error) {

@@ -16,6 +16,8 @@ func (s *Server) pageHome(c *gin.Context) {
 		seeOther(c, "/cases")
 	case subj.Role == so.RolePhysician:
 		seeOther(c, "/physician")
+	case subj.Role.Staff():
+		seeOther(c, "/staff")
 	default:
 		s.render(c, http.StatusOK, "home", s.newPage(c, "page.home.title", ""))
 	}

@@ -168,6 +168,18 @@ func TestPageMessagesInEveryLanguage(t *testing.T) {
 	for m := time.January; m <= time.December; m++ {
 		add("month", strings.ToLower(m.String()))
 	}
+	for _, r := range []so.Role{so.RoleApplicant, so.RolePhysician, so.RoleCaseManager, so.RoleReviewer, so.RoleDPO, so.RoleAdmin} {
+		add("role", r)
+	}
+	for _, t := range cases.Transitions {
+		ids["page.staffcase.done."+string(t)] = true
+	}
+	for _, k := range []string{"review", "countersign", "assign", "extra"} {
+		ids["page.staffcase.done."+k] = true
+	}
+	for _, x := range []string{"extra_approved", "extra_declined"} {
+		ids["page.staffcase."+x] = true
+	}
 	for _, code := range uploadRefusals {
 		ids["page.upload.reason."+code] = true
 	}
@@ -179,7 +191,7 @@ func TestPageMessagesInEveryLanguage(t *testing.T) {
 	for _, lang := range so.Languages {
 		l := &loc{Lang: string(lang), cat: cat, zone: time.UTC}
 		for id := range ids {
-			if strings.HasSuffix(id, ".") {
+			if strings.HasSuffix(id, ".") || strings.HasSuffix(id, "_") {
 				continue
 			}
 			if _, err := cat.Localize(string(lang), id, nil); err != nil && !strings.Contains(err.Error(), "map has no entry") {

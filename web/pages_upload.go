@@ -70,12 +70,16 @@ type uploadPage struct {
 	Lang   string
 	Docs   []cases.Document // what the caller uploaded (physician page)
 	Open   bool             // the case takes documents now
+	Back   string           // the case's page
 }
 
 // uploadKinds are the kinds a subject may upload to the case, the checklist's missing ones first.
 func uploadKinds(subj access.Subject, missing []so.DocumentKind) []so.DocumentKind {
 	var out []so.DocumentKind
 	seen := map[so.DocumentKind]bool{so.KindReport: true}
+	if subj.Role == so.RoleReviewer {
+		return []so.DocumentKind{so.KindReport}
+	}
 	if subj.Role == so.RolePhysician {
 		for _, k := range so.Kinds {
 			if k.Clinical() {
@@ -106,7 +110,10 @@ func (s *Server) pageUpload(c *gin.Context) {
 	}
 	p := s.newPage(c, "page.upload.title", cp.Language)
 	up := uploadPage{CaseID: cp.ID, Kinds: uploadKinds(subjectOf(c), cp.Missing), Built: bundleBuilt(),
-		Lang: p.L.Lang, Open: cp.CanUpload}
+		Lang: p.L.Lang, Open: cp.CanUpload, Back: "/cases/" + cp.ID}
+	if subjectOf(c).Role == so.RoleReviewer { // the specialist's report, while in review
+		up.Open, up.Back, up.Chosen = cp.Status == so.StatusInReview, "/staff/cases/"+cp.ID, so.KindReport
+	}
 	if k := so.DocumentKind(c.Query("kind")); k.Valid() {
 		up.Chosen = k
 	} else if len(cp.Missing) > 0 {

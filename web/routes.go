@@ -103,4 +103,24 @@ func (s *Server) routes() {
 	in.GET("/cases/:id/receipt", s.pageReceipt)
 	in.GET("/cases/:id/receipt.json", s.receiptJSON)
 	in.GET("/physician", s.pagePhysician)
+
+	// The staff desks. Enrolling TOTP is the one thing a staff session without it may do.
+	in.GET("/staff/totp", s.staffTOTP)
+	in.POST("/staff/totp", s.staffTOTPBegin)
+	in.POST("/staff/totp/confirm", s.staffTOTPConfirm)
+	st := in.Group("/staff", s.pageStaff)
+	st.GET("", s.staffHome)
+	st.GET("/cases", s.staffQueue)
+	st.GET("/cases/:id", s.staffCase)
+	for _, t := range cases.Transitions {
+		st.POST("/cases/:id/"+string(t), s.staffTransition(t))
+	}
+	st.POST("/cases/:id/countersign", s.staffCountersign)
+	st.POST("/cases/:id/assign", s.staffAssign)
+	st.POST("/cases/:id/extras", s.staffProposeExtra)
+	st.POST("/documents/:id/review", s.staffReview)
+	st.GET("/documents/:id", s.staffViewer)
+	st.GET("/cases/:id/upload", s.pageUpload)
+	st.GET("/audit", s.staffAudit)
+	st.GET("/audit/verify", s.staffAuditVerify)
 }

@@ -58,6 +58,7 @@ type Config struct {
 
 	// The pages.
 	Catalogue Catalogue      // *mail.Catalogue: the pages' messages (required)
+	Reviewers Directory      // *access.Accounts: the reviewers a case manager may assign
 	Zone      *time.Location // the centre's time zone, for dates on pages (UTC when nil)
 	PublicURL string         // SO_PUBLIC_URL: HSTS when https, upload URLs
 }

@@ -160,6 +160,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 		Unfinished: m.store,
 		Catalogue:  catalogue,
+		Reviewers:  m.access.Accounts,
 		Zone:       cfg.TimeZone,
 		PublicURL:  cfg.PublicURL,
 	})

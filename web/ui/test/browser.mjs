@@ -23,6 +23,9 @@ export const CONTROL = env('CONTROL_URL', '');
 const SHOTS = env('SCREENSHOT_DIR', '');
 
 export class Failure extends Error {}
+
+// lastPage is the newest page opened, described when a scenario fails.
+let lastPage = null;
 export function check(cond, msg) {
   if (!cond) throw new Failure(msg);
 }
@@ -51,6 +54,7 @@ export async function newPage(browser, { width = 1280, height = 900, lang = 'en'
   });
   const page = await context.newPage();
   page.setDefaultTimeout(30000);
+  lastPage = page;
   const csp = [];
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) csp.push(m.text());
@@ -113,7 +117,16 @@ export async function run(scenario) {
     await b.close();
     process.exit(0);
   } catch (e) {
-    out({ error: e instanceof Failure ? e.message : String(e && e.stack ? e.stack : e) });
+    let where = '';
+    if (lastPage) {
+      try {
+        const text = await lastPage.evaluate(() => document.body.innerText);
+        where = `\n  on ${lastPage.url()}: ${text.replace(/\s+/g, ' ').slice(0, 600)}`;
+      } catch {
+        // the page is gone
+      }
+    }
+    out({ error: (e instanceof Failure ? e.message : String(e && e.stack ? e.stack : e)) + where });
     if (b) await b.close().catch(() => {});
     process.exit(1);
   }

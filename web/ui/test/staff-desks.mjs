@@ -1,0 +1,138 @@
+// The staff desks, one role after another (environment besides browser.mjs's):
+//   PASSWORD (every staff account's), CM_EMAIL, REVIEWER_EMAIL, DPO_EMAIL,
+//   OVERDUE_CASE (submitted, past its triage date), OTHER_CASE (submitted later, not overdue),
+//   REVIEWER_CASE_BEFORE_CONSENT (assigned to the reviewer, consent not countersigned) and its DOC,
+//   IDENTITY_DOC (a PDF of OVERDUE_CASE), REJECT_DOC (a document of it to reject), REPORT (a PDF)
+import { readFileSync } from 'node:fs';
+import { run, newPage, BASE, env, check, out, screenshot, assertNoCSPViolation, axeCheck } from './browser.mjs';
+import { enrolTOTP, pdfDrawn } from './staff.mjs';
+import { uploadFiles } from './uploader.mjs';
+
+const password = env('PASSWORD');
+const caseA = env('OVERDUE_CASE');
+const caseB = env('OTHER_CASE');
+
+async function checkPage(page, where) {
+  await axeCheck(page, where);
+  await assertNoCSPViolation(page, where);
+}
+
+async function caseManager(browser) {
+  const { page } = await newPage(browser);
+  await enrolTOTP(page, env('CM_EMAIL'), password);
+  await page.waitForURL(`${BASE}/staff/cases`);
+  await checkPage(page, 'queue');
+  await screenshot(page, 'staff-queue');
+  // The overdue case first, marked.
+  const first = page.locator('table.queue tbody tr').first();
+  check((await first.locator('code.caseid').textContent()).trim() === caseA, 'the overdue case is not first in the queue');
+  check(await first.getByText('Overdue').count() === 1, 'the overdue case is not marked');
+  const other = page.locator('table.queue tbody tr').filter({ hasText: caseB });
+  check(await other.count() === 1 && await other.getByText('Overdue').count() === 0, 'the other case is missing or marked overdue');
+  // Search by id, and a filter.
+  await page.getByLabel('Find a case by its id').fill(caseB);
+  await page.getByRole('button', { name: 'Find' }).click();
+  await page.waitForURL(`${BASE}/staff/cases/${caseB}`);
+  await page.goto(`${BASE}/staff/cases?overdue=true`);
+  check(await page.locator('table.queue tbody tr').count() === 1, 'the overdue filter shows other cases');
+
+  await page.goto(`${BASE}/staff/cases/${caseA}`);
+  await page.getByRole('button', { name: 'Take it into triage' }).click();
+  await page.getByRole('status').filter({ hasText: 'in triage' }).waitFor();
+  await checkPage(page, 'triage page');
+  await screenshot(page, 'staff-triage');
+
+  // The identity document, inline.
+  await page.goto(`${BASE}/staff/documents/${env('IDENTITY_DOC')}`);
+  const ms = await pdfDrawn(page);
+  out({ event: 'identity document drawn', ms });
+  await checkPage(page, 'document viewer');
+  await screenshot(page, 'staff-viewer');
+
+  // Reject one document with a reason, accept the others.
+  await page.goto(`${BASE}/staff/cases/${caseA}`);
+  const rejectRow = page.locator('table.staff-docs tbody tr').filter({ has: page.locator(`a[href="/staff/documents/${env('REJECT_DOC')}"]`) });
+  await rejectRow.getByText('Reject').first().click();
+  await rejectRow.getByLabel('Why (the patient reads this)').fill('The scan is cut off: please send all pages.');
+  await rejectRow.getByRole('button', { name: 'Reject' }).click();
+  await page.getByRole('status').filter({ hasText: 'The decision is recorded.' }).waitFor();
+  for (let i = 0; i < 20; i++) {
+    const accept = page.locator('table.staff-docs').getByRole('button', { name: /^Accept/ });
+    if (await accept.count() === 0) break;
+    await accept.first().click();
+    await page.getByRole('status').filter({ hasText: 'The decision is recorded.' }).waitFor();
+  }
+  await page.getByRole('button', { name: 'Countersign the consent' }).click();
+  await page.getByRole('status').filter({ hasText: 'countersigned' }).waitFor();
+  await page.getByLabel('Assign a specialist').selectOption(env('REVIEWER_EMAIL'));
+  await page.getByRole('button', { name: 'Assign', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'specialist is assigned' }).waitFor();
+  await page.getByRole('button', { name: 'Accept the case' }).click();
+  await page.getByRole('status').filter({ hasText: 'The case is accepted' }).waitFor();
+  await page.getByLabel('Method').fill('bank transfer');
+  await page.getByLabel('Reference').fill('SO-2026-0042');
+  await page.getByRole('button', { name: 'Record the payment' }).click();
+  await page.getByRole('status').filter({ hasText: 'The payment is recorded.' }).waitFor();
+  check(await page.locator('.badge').filter({ hasText: 'With the specialist' }).count() === 1, 'after payment the case is not with the specialist');
+  await checkPage(page, 'case after payment');
+}
+
+async function reviewer(browser) {
+  const { page } = await newPage(browser);
+  await enrolTOTP(page, env('REVIEWER_EMAIL'), password);
+  await page.waitForURL(`${BASE}/staff/cases`);
+  await checkPage(page, 'reviewer cases');
+  // Before consent: nothing of the case, and no document.
+  await page.goto(`${BASE}/staff/cases/${env('REVIEWER_CASE_BEFORE_CONSENT')}`);
+  await page.getByText("waits for the patient's consent").waitFor();
+  check(await page.locator('table.staff-docs').count() === 0, 'documents shown before consent');
+  const refused = await page.goto(`${BASE}/staff/documents/${env('REVIEWER_DOC_BEFORE_CONSENT')}`);
+  check(refused.status() === 403 || refused.status() === 404, `the viewer before consent answered ${refused.status()}`);
+  const content = await page.evaluate(async (u) => (await fetch(u)).status, `${BASE}/api/v1/documents/${env('REVIEWER_DOC_BEFORE_CONSENT')}/content`);
+  check(content === 403, `the content before consent answered ${content}`);
+  // After consent: the documents, the viewer, the report.
+  await page.goto(`${BASE}/staff/cases/${caseA}`);
+  await page.goto(`${BASE}/staff/documents/${env('IDENTITY_DOC')}`);
+  await pdfDrawn(page);
+  await page.goto(`${BASE}/staff/cases/${caseA}`);
+  await screenshot(page, 'staff-workspace');
+  await page.getByRole('link', { name: 'Upload the report' }).click();
+  const up = await uploadFiles(page, { kind: 'report', files: [env('REPORT')] });
+  check(up.successful === 1, `report upload: ${JSON.stringify(up)}`);
+  await page.goto(`${BASE}/staff/cases/${caseA}`);
+  await page.getByRole('button', { name: 'Release the report' }).click();
+  await page.getByRole('status').filter({ hasText: 'The report is released' }).waitFor();
+  await checkPage(page, 'workspace after release');
+}
+
+async function dpo(browser) {
+  const { page } = await newPage(browser);
+  await enrolTOTP(page, env('DPO_EMAIL'), password);
+  await page.waitForURL(`${BASE}/staff/audit`);
+  await page.getByLabel('Case').fill(caseA);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/case_id=/);
+  const rows = page.locator('table.audit tbody tr');
+  check(await rows.count() > 5, `the log of the case has ${await rows.count()} entries`);
+  const cases = await page.locator('table.audit tbody tr td:nth-child(6)').allTextContents();
+  check(cases.every((c) => c.trim() === caseA), 'the filtered log shows other cases');
+  await checkPage(page, 'audit desk');
+  await screenshot(page, 'staff-audit');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'FHIR AuditEvent (NDJSON)' }).click()]);
+  const text = readFileSync(await download.path(), 'utf8');
+  const events = text.trim().split('\n').map((l) => JSON.parse(l));
+  check(events.length === await rows.count() || events.length >= await rows.count(), 'the export has fewer entries than the page');
+  check(events.every((e) => e.resourceType === 'AuditEvent'), 'the export is not FHIR AuditEvents');
+  await page.getByRole('link', { name: 'Verify the whole log now' }).click();
+  await page.getByText('The audit log is intact.').waitFor();
+  await checkPage(page, 'verification');
+  await screenshot(page, 'staff-audit-verify');
+  return events.length;
+}
+
+run(async (browser) => {
+  await caseManager(browser);
+  await reviewer(browser);
+  const exported = await dpo(browser);
+  return { exported };
+});
