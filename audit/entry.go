@@ -71,6 +71,11 @@ const (
 	ActionCaseErase          = "case.erase"
 	ActionRoleChange         = "account.role_change"
 	ActionAccountDisable     = "account.disable"
+	ActionAccountCreate      = "account.create"
+	ActionAccountTOTPReset   = "account.totp_reset"
+	ActionAccountsRead       = "accounts.read" // the admin listed accounts, tokens or keys
+	ActionTokenIssue         = "token.issue"
+	ActionTokenRevoke        = "token.revoke"
 	ActionKeyRotate          = "keys.rotate"
 	ActionAuditExport        = "audit.export"
 	ActionAuditRead          = "audit.read"

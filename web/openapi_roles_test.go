@@ -33,7 +33,11 @@ var policyActions = map[string]access.Action{
 	"getDocumentContent": access.ActionDocumentRead, "deleteDocument": access.ActionDocumentDelete,
 	"createUpload": access.ActionDocumentUpload, "createUploadSlash": access.ActionDocumentUpload,
 	"listUnfinishedUploads": access.ActionDocumentUpload,
-	"getUploadOffset":       access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
+	"listAccounts":          access.ActionAccountsManage, "addAccount": access.ActionAccountsManage,
+	"disableAccount": access.ActionAccountsManage, "resetAccountTOTP": access.ActionAccountsManage,
+	"listTokens": access.ActionAccountsManage, "issueToken": access.ActionAccountsManage,
+	"revokeToken": access.ActionAccountsManage, "listKeys": access.ActionAccountsManage,
+	"getUploadOffset": access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
 	"terminateUpload": access.ActionDocumentUpload, "overrideUploadMethod": access.ActionDocumentUpload,
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/secondopinion/secondopinion/audit"
 	"github.com/secondopinion/secondopinion/cases"
 )
 
@@ -69,6 +70,16 @@ func (s *Server) routes() {
 	work.GET("/audit/verify", s.verifyAudit)
 	work.GET("/audit/export", s.exportAudit)
 
+	// Administration.
+	work.GET("/accounts", s.listAccounts)
+	work.POST("/accounts", s.addAccount)
+	work.POST("/accounts/:id/disable", s.accountAction(audit.ActionAccountDisable))
+	work.POST("/accounts/:id/totp-reset", s.accountAction(audit.ActionAccountTOTPReset))
+	work.GET("/tokens", s.listTokens)
+	work.POST("/tokens", s.issueToken)
+	work.DELETE("/tokens/:id", s.revokeToken)
+	work.GET("/keys", s.listKeys)
+
 	// The pages (DESIGN §14). Forms post to these routes, which hand the API's handlers the
 	// same JSON an API client would send.
 	e.GET("/static/*path", gin.WrapH(s.staticFiles()))
@@ -123,4 +134,10 @@ func (s *Server) routes() {
 	st.GET("/cases/:id/upload", s.pageUpload)
 	st.GET("/audit", s.staffAudit)
 	st.GET("/audit/verify", s.staffAuditVerify)
+	st.GET("/admin", s.staffAdmin)
+	st.POST("/admin/accounts", s.staffAddAccount)
+	st.POST("/admin/accounts/:id/disable", s.staffAccountAction(audit.ActionAccountDisable, "page.admin.disabled"))
+	st.POST("/admin/accounts/:id/totp-reset", s.staffAccountAction(audit.ActionAccountTOTPReset, "page.admin.reset"))
+	st.POST("/admin/tokens", s.staffIssueToken)
+	st.POST("/admin/tokens/:id/revoke", s.staffRevokeToken)
 }

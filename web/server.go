@@ -56,6 +56,11 @@ type Config struct {
 	AuditLog    AuditLog      // *audit.Reader
 	AuditVerify AuditVerifier // audit.Verify over the database and the checkpoint sink
 
+	// Administration (admin only): accounts, API tokens, key-encryption keys.
+	Accounts  AccountAdmin // *access.Accounts
+	APITokens TokenAdmin   // *access.Tokens
+	Keys      KeyReport
+
 	// The pages.
 	Catalogue Catalogue      // *mail.Catalogue: the pages' messages (required)
 	Reviewers Directory      // *access.Accounts: the reviewers a case manager may assign

@@ -55,6 +55,7 @@ type Main struct {
 	jobs        *jobs.Runner
 
 	keys         *vault.Keys
+	keyring      *vault.Keyring
 	audit        *audit.Writer
 	checkpointer *audit.Checkpointer
 	auditCheck   logVerifier
@@ -161,6 +162,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Unfinished: m.store,
 		Catalogue:  catalogue,
 		Reviewers:  m.access.Accounts,
+		Accounts:   m.access.Accounts,
+		APITokens:  m.access.Tokens,
+		Keys:       &kekReport{keyring: m.keyring, keys: m.keys},
 		Zone:       cfg.TimeZone,
 		PublicURL:  cfg.PublicURL,
 	})
@@ -304,11 +308,12 @@ func (m *Main) buildDomain() error {
 // buildStorage constructs the vault, the audit log and the upload path.
 func (m *Main) buildStorage(ctx context.Context) error {
 	cfg := m.Config
-	keyring, err := vault.LoadKeyring(cfg.KEKFiles)
+	var err error
+	m.keyring, err = vault.LoadKeyring(cfg.KEKFiles)
 	if err != nil {
 		return &ConfigError{Var: "SO_KEK_FILES", Reason: err.Error()}
 	}
-	m.keys = vault.NewKeys(m.db, keyring)
+	m.keys = vault.NewKeys(m.db, m.keyring)
 	m.keys.CacheBytes = int64(cfg.DocumentCacheMiB) << 20
 	if cfg.DocumentCacheMiB == 0 {
 		m.keys.CacheBytes = -1
@@ -534,4 +539,29 @@ func migrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("migration applied", "version", v)
 	}
 	return err
+}
+
+// kekReport answers the admin's key list from the keyring and the document keys (what
+// `keys list` prints).
+type kekReport struct {
+	keyring *vault.Keyring
+	keys    *vault.Keys
+}
+
+func (r *kekReport) KEKs(ctx context.Context) ([]web.KEKInfo, error) {
+	counts, err := r.keys.CountByKEK(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	fps, recips := r.keyring.Fingerprints(), r.keyring.Recipients()
+	out := make([]web.KEKInfo, 0, len(fps))
+	for i := range fps {
+		out = append(out, web.KEKInfo{Fingerprint: fps[i], Recipient: recips[i], Wraps: i == len(fps)-1,
+			DocumentKeys: int64(counts[fps[i]])})
+		delete(counts, fps[i])
+	}
+	for fp, n := range counts {
+		out = append(out, web.KEKInfo{Fingerprint: fp, DocumentKeys: int64(n), Missing: true})
+	}
+	return out, nil
 }

@@ -20,14 +20,16 @@ import (
 //     countersigns the consent, assigns a specialist, accepts the case and records the payment;
 //   - the specialist sees nothing of a case before its consent and cannot open its documents,
 //     opens one after, uploads the report and releases it;
-//   - the DPO filters the log to the case, downloads its FHIR export and verifies the log.
+//   - the DPO filters the log to the case, downloads its FHIR export and verifies the log;
+//   - the admin resets the case manager's TOTP, who must then enrol again.
 //
 // The API then shows what the applicant sees: the rejection's reason, and the report.
 func TestStaffDesks(t *testing.T) {
 	w := newWorkflowWorld(t)
 	ctx := context.Background()
 	const password = "correct horse battery staple 2026"
-	for _, e := range []string{"cm@example.org", "rita@example.org", "dpo@example.org"} {
+	w.account("admin@example.org", so.RoleAdmin, "")
+	for _, e := range []string{"cm@example.org", "rita@example.org", "dpo@example.org", "admin@example.org"} {
 		if err := w.m.access.Accounts.SetPassword(ctx, e, password); err != nil {
 			t.Fatal(err)
 		}
@@ -66,6 +68,7 @@ func TestStaffDesks(t *testing.T) {
 	res := runScenario(t, "staff-desks.mjs", map[string]string{
 		"BASE_URL": w.base, "CONTROL_URL": startControl(t, w.apiServer), "SCREENSHOT_DIR": screenshotDir,
 		"PASSWORD": password, "CM_EMAIL": "cm@example.org", "REVIEWER_EMAIL": "rita@example.org", "DPO_EMAIL": "dpo@example.org",
+		"ADMIN_EMAIL":  "admin@example.org",
 		"OVERDUE_CASE": caseA, "OTHER_CASE": caseB, "REVIEWER_CASE_BEFORE_CONSENT": caseC, "REVIEWER_DOC_BEFORE_CONSENT": docC,
 		"IDENTITY_DOC": docs[so.KindIdentityDocument], "REJECT_DOC": reject, "REPORT": report,
 		"SERVER_NOW_MS": strconv.FormatInt(w.clock.Now().UnixMilli(), 10), // the TOTP codes' clock

@@ -12,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	so "github.com/secondopinion/secondopinion"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
 )
 
 // openAccess connects as the runtime role and builds the access service for one CLI command;
@@ -48,10 +50,10 @@ func flags(name string, args []string, stderr io.Writer, define func(fs *flag.Fl
 	return nil
 }
 
-// usersCommand: users add | set-password | disable.
+// usersCommand: users add | set-password | disable | reset-totp.
 func usersCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("users: want add, set-password or disable")
+		return errors.New("users: want add, set-password, disable or reset-totp")
 	}
 	var email, role, name string
 	emailFlag := func(fs *flag.FlagSet) { fs.StringVar(&email, "email", "", "the account's email address") }
@@ -63,7 +65,7 @@ func usersCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []s
 			fs.StringVar(&role, "role", "", "applicant, case_manager, reviewer, dpo or admin")
 			fs.StringVar(&name, "name", "", "display name")
 		}
-	case "set-password", "disable":
+	case "set-password", "disable", "reset-totp":
 		define = emailFlag
 	default:
 		return fmt.Errorf("users: unknown command %q", args[0])
@@ -105,6 +107,17 @@ func usersCommand(ctx context.Context, cfg Config, logger *slog.Logger, args []s
 		err = svc.Accounts.SetPassword(ctx, email, password)
 	case "disable":
 		err = svc.Accounts.Disable(ctx, email)
+	case "reset-totp": // a staff member lost their phone: they enrol again at the next sign-in
+		var a access.Account
+		if a, err = svc.Accounts.ByEmail(ctx, email); err == nil {
+			var db *sqlx.DB
+			if db, err = openDB(ctx, cfg.DatabaseURL); err == nil {
+				defer db.Close()
+				if err = logCLI(ctx, db, logger, cliEntry(audit.ActionAccountTOTPReset, "account", a.ID, "")); err == nil {
+					err = svc.Accounts.ResetTOTP(ctx, a.ID)
+				}
+			}
+		}
 	}
 	if errors.Is(err, so.ErrNotFound) {
 		return fmt.Errorf("%s: no account with this email", cmd)

@@ -1,5 +1,5 @@
 // The staff desks, one role after another (environment besides browser.mjs's):
-//   PASSWORD (every staff account's), CM_EMAIL, REVIEWER_EMAIL, DPO_EMAIL,
+//   PASSWORD (every staff account's), CM_EMAIL, REVIEWER_EMAIL, DPO_EMAIL, ADMIN_EMAIL,
 //   OVERDUE_CASE (submitted, past its triage date), OTHER_CASE (submitted later, not overdue),
 //   REVIEWER_CASE_BEFORE_CONSENT (assigned to the reviewer, consent not countersigned) and its DOC,
 //   IDENTITY_DOC (a PDF of OVERDUE_CASE), REJECT_DOC (a document of it to reject), REPORT (a PDF)
@@ -130,9 +130,31 @@ async function dpo(browser) {
   return events.length;
 }
 
+// admin resets the case manager's authenticator (a lost phone): at the next sign-in with the
+// password the case manager must set it up again.
+async function admin(browser) {
+  const { page } = await newPage(browser);
+  await enrolTOTP(page, env('ADMIN_EMAIL'), password);
+  await page.waitForURL(`${BASE}/staff/admin`);
+  await checkPage(page, 'admin desk');
+  await screenshot(page, 'staff-admin');
+  const row = page.locator('table.accounts tbody tr').filter({ hasText: env('CM_EMAIL') });
+  check(await row.getByText('Set up', { exact: true }).count() === 1, "the case manager's authenticator is not shown as set up");
+  await row.getByText('Reset the authenticator').click();
+  await row.getByRole('button', { name: /^Reset it/ }).click();
+  await page.getByRole('status').filter({ hasText: 'The authenticator is reset' }).waitFor();
+  check(await page.locator('table.accounts tbody tr').filter({ hasText: env('CM_EMAIL') }).getByText('Not set up', { exact: true }).count() === 1,
+    'after the reset the authenticator is still shown as set up');
+  await checkPage(page, 'admin desk after the reset');
+
+  const cm = (await newPage(browser)).page;
+  await enrolTOTP(cm, env('CM_EMAIL'), password); // asks to enrol again, and works
+}
+
 run(async (browser) => {
   await caseManager(browser);
   await reviewer(browser);
   const exported = await dpo(browser);
+  await admin(browser);
   return { exported };
 });

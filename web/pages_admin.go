@@ -1,0 +1,103 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	so "github.com/secondopinion/secondopinion"
+	"github.com/secondopinion/secondopinion/access"
+)
+
+// adminPage is the admin desk's data.
+type adminPage struct {
+	Accounts []accountView
+	Tokens   []access.TokenInfo
+	Keys     []KEKInfo
+	Roles    []so.Role
+	Issued   string // a token just issued, shown once
+}
+
+// GET /staff/admin: accounts, API tokens and keys, each read through its API route (and so
+// audited as the admin's reads).
+func (s *Server) staffAdmin(c *gin.Context) { s.renderAdmin(c, nil, "") }
+
+func (s *Server) renderAdmin(c *gin.Context, refused *apiAnswer, issued string) {
+	p := s.newPage(c, "page.admin.title", "")
+	ap := adminPage{Roles: so.AccountRoles, Issued: issued}
+	for _, part := range []struct {
+		h    gin.HandlerFunc
+		into any
+	}{
+		{s.listAccounts, &struct {
+			Accounts *[]accountView `json:"accounts"`
+		}{&ap.Accounts}},
+		{s.listTokens, &struct {
+			Tokens *[]access.TokenInfo `json:"tokens"`
+		}{&ap.Tokens}},
+		{s.listKeys, &struct {
+			Keys *[]KEKInfo `json:"keys"`
+		}{&ap.Keys}},
+	} {
+		a := s.callAPI(c, part.h, nil)
+		if !a.OK() {
+			s.pageError(c, errFromAnswer(a))
+			return
+		}
+		if err := json.Unmarshal(a.Body, part.into); err != nil {
+			s.pageError(c, err)
+			return
+		}
+	}
+	status := http.StatusOK
+	if refused != nil {
+		p.refused(*refused)
+		status = refused.Status
+	}
+	p.Data = ap
+	c.Header("Cache-Control", "no-store")
+	s.render(c, status, "staff-admin", p)
+}
+
+// adminForm posts an admin form through its API handler, then shows the desk again.
+func (s *Server) adminForm(c *gin.Context, h gin.HandlerFunc, body any, notice string) {
+	a := s.callAPI(c, h, body)
+	if a.OK() {
+		setNotice(c, notice)
+		seeOther(c, "/staff/admin")
+		return
+	}
+	s.renderAdmin(c, &a, "")
+}
+
+// POST /staff/admin/accounts {email, name, role}
+func (s *Server) staffAddAccount(c *gin.Context) {
+	s.adminForm(c, s.addAccount, map[string]string{"email": c.PostForm("email"), "name": c.PostForm("name"),
+		"role": c.PostForm("role")}, "page.admin.added")
+}
+
+// POST /staff/admin/accounts/:id/{disable,totp-reset}
+func (s *Server) staffAccountAction(action, notice string) gin.HandlerFunc {
+	return func(c *gin.Context) { s.adminForm(c, s.accountAction(action), nil, notice) }
+}
+
+// POST /staff/admin/tokens {email, ttl}: the token is shown on the answer, once, never stored.
+func (s *Server) staffIssueToken(c *gin.Context) {
+	a := s.callAPI(c, s.issueToken, map[string]string{"email": c.PostForm("email"), "ttl": c.PostForm("ttl")})
+	if !a.OK() {
+		s.renderAdmin(c, &a, "")
+		return
+	}
+	var t struct {
+		Token string `json:"token"`
+	}
+	json.Unmarshal(a.Body, &t)
+	s.renderAdmin(c, nil, t.Token)
+}
+
+// POST /staff/admin/tokens/:id/revoke
+func (s *Server) staffRevokeToken(c *gin.Context) {
+	s.adminForm(c, s.revokeToken, nil, "page.admin.revoked")
+}
+
