@@ -100,4 +100,3 @@ func (s *Server) staffIssueToken(c *gin.Context) {
 func (s *Server) staffRevokeToken(c *gin.Context) {
 	s.adminForm(c, s.revokeToken, nil, "page.admin.revoked")
 }
-

@@ -4,7 +4,7 @@
 //   REVIEWER_CASE_BEFORE_CONSENT (assigned to the reviewer, consent not countersigned) and its DOC,
 //   IDENTITY_DOC (a PDF of OVERDUE_CASE), REJECT_DOC (a document of it to reject), REPORT (a PDF)
 import { readFileSync } from 'node:fs';
-import { run, newPage, BASE, env, check, out, screenshot, assertNoCSPViolation, axeCheck } from './browser.mjs';
+import { run, newPage, BASE, env, check, out, screenshot, assertNoCSPViolation, axeCheck, chooseLanguage } from './browser.mjs';
 import { enrolTOTP, pdfDrawn } from './staff.mjs';
 import { uploadFiles } from './uploader.mjs';
 
@@ -13,8 +13,26 @@ const caseA = env('OVERDUE_CASE');
 const caseB = env('OTHER_CASE');
 
 async function checkPage(page, where) {
+  check(await page.getByText(/\bpage\.[a-z_]+\.[a-z_.]+/).count() === 0, `${where}: a message id is shown`);
   await axeCheck(page, where);
   await assertNoCSPViolation(page, where);
+}
+
+// inEveryLanguage checks the role's pages in Italian and Spanish too (English is checked as
+// the scenario goes), then switches back to English.
+async function inEveryLanguage(page, paths) {
+  for (const lang of ['it', 'es']) {
+    await page.goto(`${BASE}${paths[0]}`);
+    await chooseLanguage(page, lang);
+    for (const path of paths) {
+      await page.goto(`${BASE}${path}`);
+      const where = `${path} (${lang})`;
+      check(await page.locator('html').getAttribute('lang') === lang, `${where}: not in ${lang}`);
+      check(await page.getByText(/\bpage\.[a-z_]+\.[a-z_.]+/).count() === 0, `${where}: a message id is shown`);
+      await checkPage(page, where);
+    }
+  }
+  await chooseLanguage(page, 'en');
 }
 
 async function caseManager(browser) {
@@ -75,6 +93,7 @@ async function caseManager(browser) {
   await page.getByRole('status').filter({ hasText: 'The payment is recorded.' }).waitFor();
   check(await page.locator('.badge').filter({ hasText: 'With the specialist' }).count() === 1, 'after payment the case is not with the specialist');
   await checkPage(page, 'case after payment');
+  await inEveryLanguage(page, ['/staff/cases', `/staff/cases/${caseA}`, `/staff/cases/${caseB}`, `/staff/documents/${env('IDENTITY_DOC')}`]);
 }
 
 async function reviewer(browser) {
@@ -103,6 +122,7 @@ async function reviewer(browser) {
   await page.getByRole('button', { name: 'Release the report' }).click();
   await page.getByRole('status').filter({ hasText: 'The report is released' }).waitFor();
   await checkPage(page, 'workspace after release');
+  await inEveryLanguage(page, ['/staff/cases', `/staff/cases/${caseA}`, `/staff/cases/${env('REVIEWER_CASE_BEFORE_CONSENT')}`]);
 }
 
 async function dpo(browser) {
@@ -127,6 +147,7 @@ async function dpo(browser) {
   await page.getByText('The audit log is intact.').waitFor();
   await checkPage(page, 'verification');
   await screenshot(page, 'staff-audit-verify');
+  await inEveryLanguage(page, [`/staff/audit?case_id=${caseA}`, '/staff/audit/verify']);
   return events.length;
 }
 
@@ -146,9 +167,14 @@ async function admin(browser) {
   check(await page.locator('table.accounts tbody tr').filter({ hasText: env('CM_EMAIL') }).getByText('Not set up', { exact: true }).count() === 1,
     'after the reset the authenticator is still shown as set up');
   await checkPage(page, 'admin desk after the reset');
+  await inEveryLanguage(page, ['/staff/admin']);
 
   const cm = (await newPage(browser)).page;
   await enrolTOTP(cm, env('CM_EMAIL'), password); // asks to enrol again, and works
+  // The enrolment page and the sign-in refused without a code, checked too.
+  const again = (await newPage(browser)).page;
+  await again.goto(`${BASE}/signin`);
+  await checkPage(again, 'staff sign-in');
 }
 
 run(async (browser) => {
