@@ -129,7 +129,9 @@ func (l *loc) Day(t any) string {
 	if !ok {
 		return ""
 	}
-	tt = tt.In(l.zone)
+	if _, dateOnly := t.(string); !dateOnly {
+		tt = tt.In(l.zone)
+	}
 	return l.T("page.date", "Weekday", l.T("page.weekday."+strings.ToLower(tt.Weekday().String())),
 		"Day", tt.Day(), "Month", l.T("page.month."+strings.ToLower(tt.Month().String())), "Year", tt.Year())
 }
@@ -200,6 +202,9 @@ func timeOf(t any) (time.Time, bool) {
 			return time.Time{}, false
 		}
 		return *x, true
+	case string: // a date as YYYY-MM-DD (a birth date): that day, wherever the reader is
+		d, err := time.Parse(time.DateOnly, x)
+		return d, err == nil
 	}
 	return time.Time{}, false
 }

@@ -161,6 +161,7 @@ func TestPageMessagesInEveryLanguage(t *testing.T) {
 	add("item", cases.ItemMissing, cases.ItemUploaded, cases.ItemAccepted, cases.ItemRejected)
 	add("decision", cases.DecisionAccepted, cases.DecisionRejected)
 	add("docstate", "uploading", "available", "rejected")
+	add("staffconsent", "none", consent.StatusProposed, consent.StatusActive, consent.StatusRejected, consent.StatusWithdrawn)
 	add("consentstate", "none", consent.StatusProposed, consent.StatusActive, consent.StatusRejected, consent.StatusWithdrawn)
 	for d := time.Sunday; d <= time.Saturday; d++ {
 		add("weekday", strings.ToLower(d.String()))

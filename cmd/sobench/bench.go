@@ -92,6 +92,11 @@ func (b *bench) run(ctx context.Context) error {
 			return fmt.Errorf("case page: %w", err)
 		}
 	}
+	if b.selected("viewer") {
+		if err := b.pdfViewer(ctx); err != nil {
+			return fmt.Errorf("PDF viewer: %w", err)
+		}
+	}
 	b.svc.stop()
 	if b.selected("audit") {
 		if err := b.auditBenchmarks(ctx); err != nil {

@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bin := fs.String("bin", "bin/secondopinion", "the secondopinion binary")
 	work := fs.String("work", "", "directory for keys, logs and s3store's buffers (default: a new temporary one)")
 	repo := fs.String("repo", ".", "the source tree, for the Go benchmarks of package audit")
-	only := fs.String("only", "", "run only these items, comma-separated: upload (with download), big, concurrent, opens, page, audit")
+	only := fs.String("only", "", "run only these items, comma-separated: upload (with download), big, concurrent, opens, page, viewer, audit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
