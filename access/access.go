@@ -87,6 +87,7 @@ type Service struct {
 	Accounts    *Accounts
 	Sessions    *Sessions
 	SignInLinks *SignInLinks
+	Passwords   *PasswordLinks
 	Tokens      *Tokens
 	Invitations *Invitations
 	Policy      *Policy
@@ -125,6 +126,7 @@ func New(cfg Config) (*Service, error) {
 		Accounts:    &Accounts{e},
 		Sessions:    &Sessions{e},
 		SignInLinks: &SignInLinks{e},
+		Passwords:   &PasswordLinks{e},
 		Tokens:      &Tokens{e},
 		Invitations: &Invitations{env: e, policy: p},
 		Policy:      p,

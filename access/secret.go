@@ -22,6 +22,7 @@ const (
 	tokenIDLen     = 16
 	linkPrefix     = "sl_"
 	invitePrefix   = "inv_"
+	passwordPrefix = "pw_"
 	apiTokenPrefix = "so_"
 )
 

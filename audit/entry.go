@@ -76,6 +76,7 @@ const (
 	ActionAccountsRead       = "accounts.read" // the admin listed accounts, tokens or keys
 	ActionTokenIssue         = "token.issue"
 	ActionTokenRevoke        = "token.revoke"
+	ActionPasswordLink       = "account.password_link" // the admin mailed a password set-up link
 	ActionKeyRotate          = "keys.rotate"
 	ActionAuditExport        = "audit.export"
 	ActionAuditRead          = "audit.read"

@@ -29,12 +29,14 @@ const (
 	TemplateSignInLink         Template = "signin_link"         // applicant; Link with its token, ExpiresAt
 	TemplateSLAReminder        Template = "sla_reminder"        // case manager; Link to the staff queue
 	TemplateExtraDecided       Template = "extra_decided"       // reviewer who proposed an extra; Link to the case
+	TemplatePasswordSetup      Template = "password_setup"      // any account; Link with its token, ExpiresAt
 )
 
 // Templates lists every template.
 func Templates() []Template {
 	return []Template{TemplateSubmitted, TemplateDocumentsRequested, TemplateAccepted, TemplateExtraProposed,
-		TemplateReportReleased, TemplateInvitation, TemplateSignInLink, TemplateSLAReminder, TemplateExtraDecided}
+		TemplateReportReleased, TemplateInvitation, TemplateSignInLink, TemplateSLAReminder, TemplateExtraDecided,
+		TemplatePasswordSetup}
 }
 
 // needs says which Params a template shows. Every template shows a Link.
@@ -46,7 +48,7 @@ func (t Template) needs() (needs, bool) {
 		return needs{}, true
 	case TemplateAccepted, TemplateExtraProposed:
 		return needs{amount: true}, true
-	case TemplateInvitation, TemplateSignInLink:
+	case TemplateInvitation, TemplateSignInLink, TemplatePasswordSetup:
 		return needs{expiry: true}, true
 	}
 	return needs{}, false

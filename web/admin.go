@@ -253,3 +253,67 @@ func (s *Server) listKeys(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"keys": list})
 }
+
+// PasswordLinks mails one-time links to choose a password and redeems them: *access.PasswordLinks.
+type PasswordLinks interface {
+	Send(ctx context.Context, id, language string) (time.Time, error)
+	Redeem(ctx context.Context, token, password string) error
+}
+
+// POST /api/v1/accounts/{id}/password-link {language}: mails the person a one-time link to
+// choose their own password (admin); 202 {expires_at}.
+func (s *Server) sendPasswordLink(c *gin.Context) {
+	if !s.authorizeAdmin(c) || s.cfg.PasswordLinks == nil {
+		if !c.IsAborted() {
+			s.fail(c, so.ErrNotFound)
+		}
+		return
+	}
+	var in struct {
+		Language so.Language `json:"language"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := readJSON(c, &in); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if in.Language == "" {
+		in.Language = so.LanguageEnglish
+	}
+	if !in.Language.Valid() {
+		s.fail(c, invalid("language", "must be en, it or es"))
+		return
+	}
+	var expires time.Time
+	if err := s.audited(c, entryFor(c, audit.ActionPasswordLink, "account", c.Param("id"), ""), func() (err error) {
+		expires, err = s.cfg.PasswordLinks.Send(c.Request.Context(), c.Param("id"), string(in.Language))
+		return err
+	}); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"expires_at": expires})
+}
+
+// POST /api/v1/password-links/redeem {token, password}: the person chooses their password
+// (no sign-in: the link is the credential). Their sessions end; 204.
+func (s *Server) redeemPasswordLink(c *gin.Context) {
+	if s.cfg.PasswordLinks == nil {
+		s.fail(c, so.ErrNotFound)
+		return
+	}
+	var in struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if err := readJSON(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.cfg.PasswordLinks.Redeem(c.Request.Context(), in.Token, in.Password); err != nil {
+		s.fail(c, fieldErr(err, "password", "does not meet the password policy"))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

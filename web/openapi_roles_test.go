@@ -37,6 +37,7 @@ var policyActions = map[string]access.Action{
 	"disableAccount": access.ActionAccountsManage, "resetAccountTOTP": access.ActionAccountsManage,
 	"listTokens": access.ActionAccountsManage, "issueToken": access.ActionAccountsManage,
 	"revokeToken": access.ActionAccountsManage, "listKeys": access.ActionAccountsManage,
+	"sendPasswordLink": access.ActionAccountsManage,
 	"getUploadOffset": access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
 	"terminateUpload": access.ActionDocumentUpload, "overrideUploadMethod": access.ActionDocumentUpload,
 }

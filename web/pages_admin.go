@@ -100,3 +100,31 @@ func (s *Server) staffIssueToken(c *gin.Context) {
 func (s *Server) staffRevokeToken(c *gin.Context) {
 	s.adminForm(c, s.revokeToken, nil, "page.admin.revoked")
 }
+
+// POST /staff/admin/accounts/:id/password-link: mails the person a link to choose their password.
+func (s *Server) staffPasswordLink(c *gin.Context) {
+	s.adminForm(c, s.sendPasswordLink, map[string]string{"language": c.PostForm("language")}, "page.admin.link_sent")
+}
+
+// POST /password {token, password, again}: a person chooses their password from a mailed link.
+func (s *Server) pagePasswordSet(c *gin.Context) {
+	p := s.newPage(c, "page.password.title", "")
+	p.Form = map[string]string{"token": c.PostForm("token")}
+	if c.PostForm("password") != c.PostForm("again") {
+		p.Error = p.L.T("page.password.mismatch")
+		p.Fields = map[string]string{"again": p.Error}
+		s.render(c, http.StatusBadRequest, "password", p)
+		return
+	}
+	a := s.callAPI(c, s.redeemPasswordLink, map[string]string{"token": c.PostForm("token"), "password": c.PostForm("password")})
+	if a.OK() {
+		setNotice(c, "page.password.done")
+		seeOther(c, "/signin")
+		return
+	}
+	p.refused(a)
+	if a.Status == http.StatusUnauthorized {
+		p.Error = p.L.T("page.password.expired")
+	}
+	s.render(c, a.Status, "password", p)
+}

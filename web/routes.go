@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	signin.POST("/signin-links", s.requestSignInLink)
 	signin.POST("/signin-links/redeem", s.redeemSignInLink)
 	signin.POST("/invitations/redeem", s.redeemInvitation)
+	signin.POST("/password-links/redeem", s.redeemPasswordLink)
 	me := api.Group("", s.requireSubject)
 	me.GET("/session", s.whoami)
 	me.POST("/session/totp", s.beginTOTP)
@@ -75,6 +76,7 @@ func (s *Server) routes() {
 	work.POST("/accounts", s.addAccount)
 	work.POST("/accounts/:id/disable", s.accountAction(audit.ActionAccountDisable))
 	work.POST("/accounts/:id/totp-reset", s.accountAction(audit.ActionAccountTOTPReset))
+	work.POST("/accounts/:id/password-link", s.sendPasswordLink)
 	work.GET("/tokens", s.listTokens)
 	work.POST("/tokens", s.issueToken)
 	work.DELETE("/tokens/:id", s.revokeToken)
@@ -95,6 +97,9 @@ func (s *Server) routes() {
 	pg.POST("/invitation", s.tokenRedeem(s.redeemInvitation, "invitation", "page.invitation.title",
 		"page.invitation.expired", "/physician"))
 	pg.POST("/signout", s.pageSignOut)
+	pg.GET("/password", s.tokenLanding("password", "page.password.title"))
+	pg.POST("/password", s.pagePasswordSet)
+
 	in := pg.Group("", s.pageSignedIn)
 	in.GET("/cases", s.pageCases)
 	in.GET("/cases/new", s.pageNewCase)
@@ -138,6 +143,7 @@ func (s *Server) routes() {
 	st.POST("/admin/accounts", s.staffAddAccount)
 	st.POST("/admin/accounts/:id/disable", s.staffAccountAction(audit.ActionAccountDisable, "page.admin.disabled"))
 	st.POST("/admin/accounts/:id/totp-reset", s.staffAccountAction(audit.ActionAccountTOTPReset, "page.admin.reset"))
+	st.POST("/admin/accounts/:id/password-link", s.staffPasswordLink)
 	st.POST("/admin/tokens", s.staffIssueToken)
 	st.POST("/admin/tokens/:id/revoke", s.staffRevokeToken)
 }

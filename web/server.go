@@ -60,6 +60,8 @@ type Config struct {
 	Accounts  AccountAdmin // *access.Accounts
 	APITokens TokenAdmin   // *access.Tokens
 	Keys      KeyReport
+	// PasswordLinks: one-time links to choose a password (*access.PasswordLinks).
+	PasswordLinks PasswordLinks
 
 	// The pages.
 	Catalogue Catalogue      // *mail.Catalogue: the pages' messages (required)

@@ -30,7 +30,7 @@ import (
 // screenshotDir is where the page tests save their screenshots (named in the README).
 const screenshotDir = "../../web/ui/test/screenshots"
 
-var pageLinkRE = regexp.MustCompile(`https?://\S+/(?:signin/link|invitation)\?token=[A-Za-z0-9_-]+`)
+var pageLinkRE = regexp.MustCompile(`https?://\S+/(?:signin/link|invitation|password)\?token=[A-Za-z0-9_-]+`)
 
 // startControl serves the scenario scripts' questions on loopback: GET /link?email= answers
 // the newest sign-in or invitation link mailed to the address (404 while there is none).

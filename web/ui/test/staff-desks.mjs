@@ -4,7 +4,7 @@
 //   REVIEWER_CASE_BEFORE_CONSENT (assigned to the reviewer, consent not countersigned) and its DOC,
 //   IDENTITY_DOC (a PDF of OVERDUE_CASE), REJECT_DOC (a document of it to reject), REPORT (a PDF)
 import { readFileSync } from 'node:fs';
-import { run, newPage, BASE, env, check, out, screenshot, assertNoCSPViolation, axeCheck, chooseLanguage } from './browser.mjs';
+import { run, newPage, BASE, env, check, out, screenshot, assertNoCSPViolation, axeCheck, chooseLanguage, mailedLink } from './browser.mjs';
 import { enrolTOTP, pdfDrawn } from './staff.mjs';
 import { uploadFiles } from './uploader.mjs';
 
@@ -171,6 +171,29 @@ async function admin(browser) {
 
   const cm = (await newPage(browser)).page;
   await enrolTOTP(cm, env('CM_EMAIL'), password); // asks to enrol again, and works
+
+  // A new specialist: the admin adds the account and mails a link to choose a password.
+  const newcomer = 'dr.neri@example.org';
+  await page.getByText('Add an account').click();
+  await page.getByLabel('Email address', { exact: true }).first().fill(newcomer);
+  await page.locator('#new-role').selectOption('reviewer');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'The account is added.' }).waitFor();
+  await page.locator('table.accounts tbody tr').filter({ hasText: newcomer })
+    .getByRole('button', { name: /Send a password set-up link/ }).click();
+  await page.getByRole('status').filter({ hasText: 'password set-up link is on its way' }).waitFor();
+  const link = await mailedLink(newcomer);
+  check(link.startsWith(`${BASE}/password?token=`), 'the set-up link is not under the public URL');
+  const them = (await newPage(browser)).page;
+  await them.goto(link);
+  await checkPage(them, 'password set-up page');
+  await them.getByLabel('New password').fill('a new and long password 42');
+  await them.getByLabel('The same password again').fill('a new and long password 42');
+  await them.getByRole('button', { name: 'Save the password' }).click();
+  await them.getByRole('status').filter({ hasText: 'Your password is saved' }).waitFor();
+  await enrolTOTP(them, newcomer, 'a new and long password 42');
+  const reused = await them.goto(link);
+  check(reused.status() === 200, 'the spent link page did not open');
   // The enrolment page and the sign-in refused without a code, checked too.
   const again = (await newPage(browser)).page;
   await again.goto(`${BASE}/signin`);
