@@ -53,44 +53,8 @@ var mediaTypes = map[string]string{
 // object is opened, then the access is committed to the audit log (→ 503 if it cannot be), and
 // only then does content flow. Range, If-Range, If-None-Match and ETag are honoured.
 func (s *Server) documentContent(c *gin.Context) {
-	ctx := c.Request.Context()
-	subj, id := subjectOf(c), c.Param("id")
-	const action = audit.ActionDocumentOpen
-	doc, stored, ok := s.authorizedDocument(c, access.ActionDocumentRead, action)
+	doc, stored, content, size, ok := s.openDocument(c)
 	if !ok {
-		return
-	}
-	if err := s.cfg.Consent.Check(ctx, doc.CaseID, subj.Role, doc.Kind); err != nil {
-		switch {
-		case errors.Is(err, consent.ErrNoConsent):
-			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonConsent, errConsentRequired)
-		case errors.Is(err, consent.ErrRoleNotAllowed):
-			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonRole, so.ErrForbidden)
-		default:
-			s.fail(c, errors.Join(so.ErrUnavailable, err)) // the gate cannot answer: fail closed
-		}
-		return
-	}
-	if stored == nil { // not available (yet)
-		s.fail(c, so.ErrNotFound)
-		return
-	}
-	content, size, err := s.cfg.Vault.Open(ctx, id, stored.ObjectKey, stored.EncryptedSize)
-	if err != nil {
-		e := entryFor(c, action, "document", id, doc.CaseID, audit.ReasonStorage)
-		e.Outcome = audit.OutcomeSeriousFailure
-		if aerr := s.record(c, e); aerr != nil {
-			err = aerr
-		}
-		s.fail(c, errors.Join(so.ErrUnavailable, err))
-		return
-	}
-	if doc.Size != nil && *doc.Size != size {
-		s.fail(c, errors.New("stored size differs from the registry"))
-		return
-	}
-	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
-		s.fail(c, err)
 		return
 	}
 	h := c.Writer.Header()
@@ -317,4 +281,51 @@ func (s *Server) deleteDocument(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// openDocument is the promise of documentContent up to the first byte: the policy (invisible
+// → 404), the consent gate (→ 403, nothing read from storage), the object opened, the access
+// committed to the audit log (→ 503 if it cannot be). It answers the refusal itself.
+func (s *Server) openDocument(c *gin.Context) (cases.Document, *cases.Stored, io.ReaderAt, int64, bool) {
+	ctx := c.Request.Context()
+	subj, id := subjectOf(c), c.Param("id")
+	const action = audit.ActionDocumentOpen
+	doc, stored, ok := s.authorizedDocument(c, access.ActionDocumentRead, action)
+	if !ok {
+		return cases.Document{}, nil, nil, 0, false
+	}
+	if err := s.cfg.Consent.Check(ctx, doc.CaseID, subj.Role, doc.Kind); err != nil {
+		switch {
+		case errors.Is(err, consent.ErrNoConsent):
+			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonConsent, errConsentRequired)
+		case errors.Is(err, consent.ErrRoleNotAllowed):
+			s.deny(c, action, "document", id, doc.CaseID, audit.ReasonRole, so.ErrForbidden)
+		default:
+			s.fail(c, errors.Join(so.ErrUnavailable, err)) // the gate cannot answer: fail closed
+		}
+		return cases.Document{}, nil, nil, 0, false
+	}
+	if stored == nil { // not available (yet)
+		s.fail(c, so.ErrNotFound)
+		return cases.Document{}, nil, nil, 0, false
+	}
+	content, size, err := s.cfg.Vault.Open(ctx, id, stored.ObjectKey, stored.EncryptedSize)
+	if err != nil {
+		e := entryFor(c, action, "document", id, doc.CaseID, audit.ReasonStorage)
+		e.Outcome = audit.OutcomeSeriousFailure
+		if aerr := s.record(c, e); aerr != nil {
+			err = aerr
+		}
+		s.fail(c, errors.Join(so.ErrUnavailable, err))
+		return cases.Document{}, nil, nil, 0, false
+	}
+	if doc.Size != nil && *doc.Size != size {
+		s.fail(c, errors.New("stored size differs from the registry"))
+		return cases.Document{}, nil, nil, 0, false
+	}
+	if err := s.record(c, entryFor(c, action, "document", id, doc.CaseID)); err != nil {
+		s.fail(c, err)
+		return cases.Document{}, nil, nil, 0, false
+	}
+	return doc, stored, content, size, true
 }

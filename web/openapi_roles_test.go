@@ -31,14 +31,15 @@ var policyActions = map[string]access.Action{
 	"listAuditEntries": access.ActionAuditRead, "verifyAuditLog": access.ActionAuditRead,
 	"exportAuditLog":     access.ActionAuditExport,
 	"getDocumentContent": access.ActionDocumentRead, "deleteDocument": access.ActionDocumentDelete,
-	"createUpload": access.ActionDocumentUpload, "createUploadSlash": access.ActionDocumentUpload,
+	"getDocumentPreview": access.ActionDocumentRead,
+	"createUpload":       access.ActionDocumentUpload, "createUploadSlash": access.ActionDocumentUpload,
 	"listUnfinishedUploads": access.ActionDocumentUpload,
 	"listAccounts":          access.ActionAccountsManage, "addAccount": access.ActionAccountsManage,
 	"disableAccount": access.ActionAccountsManage, "resetAccountTOTP": access.ActionAccountsManage,
 	"listTokens": access.ActionAccountsManage, "issueToken": access.ActionAccountsManage,
 	"revokeToken": access.ActionAccountsManage, "listKeys": access.ActionAccountsManage,
 	"sendPasswordLink": access.ActionAccountsManage,
-	"getUploadOffset": access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
+	"getUploadOffset":  access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
 	"terminateUpload": access.ActionDocumentUpload, "overrideUploadMethod": access.ActionDocumentUpload,
 }
 

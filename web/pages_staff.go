@@ -372,6 +372,8 @@ func (s *Server) staffViewer(c *gin.Context) {
 			vp.Kind = "pdf"
 		case "jpeg", "png":
 			vp.Kind = "image"
+		case "tiff":
+			vp.Kind = "tiff" // drawn by the server as PNG: browsers do not show TIFF
 		}
 	}
 	p := s.newPage(c, "page.viewer.title", "")

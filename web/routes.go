@@ -30,6 +30,7 @@ func (s *Server) routes() {
 		authed.GET("/uploads", s.listUnfinished)
 	}
 	authed.GET("/documents/:id/content", s.documentContent)
+	authed.GET("/documents/:id/preview", s.documentPreview)
 	authed.DELETE("/documents/:id", s.deleteDocument)
 
 	// Sessions, cases and invitations. Signing in and out must work with a stale cookie, so

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"image"
 	"context"
 	"encoding/json"
 	"os"
@@ -8,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/image/tiff"
 
 	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/internal/testenv"
@@ -43,6 +47,15 @@ func TestStaffDesks(t *testing.T) {
 		}
 	}
 	reject := w.upload(w.applicant, caseA, "other", testenv.PDF(1, "other"))
+	var scan bytes.Buffer // a slide scanned as TIFF, which browsers do not show: the viewer gets a PNG
+	img := image.NewRGBA(image.Rect(0, 0, 320, 200))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i % 251)
+	}
+	if err := tiff.Encode(&scan, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	tiffDoc := w.upload(w.applicant, caseA, "histology_report", scan.Bytes())
 	w.do(w.applicant, "POST", "/api/v1/cases/"+caseA+"/consent/signature", map[string]string{"signer_name": "Maria Rossi",
 		"relationship": "self"}).want(t, 201, "sign consent")
 	w.step(w.applicant, caseA, "submit", nil, 200)
@@ -70,7 +83,7 @@ func TestStaffDesks(t *testing.T) {
 		"PASSWORD": password, "CM_EMAIL": "cm@example.org", "REVIEWER_EMAIL": "rita@example.org", "DPO_EMAIL": "dpo@example.org",
 		"ADMIN_EMAIL":  "admin@example.org",
 		"OVERDUE_CASE": caseA, "OTHER_CASE": caseB, "REVIEWER_CASE_BEFORE_CONSENT": caseC, "REVIEWER_DOC_BEFORE_CONSENT": docC,
-		"IDENTITY_DOC": docs[so.KindIdentityDocument], "REJECT_DOC": reject, "REPORT": report,
+		"IDENTITY_DOC": docs[so.KindIdentityDocument], "REJECT_DOC": reject, "REPORT": report, "TIFF_DOC": tiffDoc,
 		"SERVER_NOW_MS": strconv.FormatInt(w.clock.Now().UnixMilli(), 10), // the TOTP codes' clock
 	})
 	t.Logf("DPO's FHIR export of the case: %v entries", res["exported"])

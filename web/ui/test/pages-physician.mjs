@@ -59,8 +59,11 @@ run(async (browser) => {
 
   // The patient revokes the invitation: the physician's session ends with it.
   await patient.reload();
+  let asked = '';
+  patient.once('dialog', (d) => { asked = d.message(); d.accept(); });
   await patient.getByRole('button', { name: `Revoke ${doctor}` }).click();
   await patient.getByRole('status').filter({ hasText: 'The invitation is revoked.' }).waitFor();
+  check(asked.includes(doctor), `the revocation was not confirmed first (asked: ${asked})`);
   await page.goto(`${BASE}/physician`);
   check(page.url() === `${BASE}/signin`, `after the revocation the physician is at ${page.url()}`);
   return { denied, physicianSees: mine.documents.map((d) => d.filename) };

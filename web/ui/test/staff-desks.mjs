@@ -82,6 +82,13 @@ async function caseManager(browser) {
   }
   await page.getByRole('button', { name: 'Countersign the consent' }).click();
   await page.getByRole('status').filter({ hasText: 'countersigned' }).waitFor();
+  // With the consent active, a scanned slide (TIFF) is shown as an image.
+  await page.goto(`${BASE}/staff/documents/${env('TIFF_DOC')}`);
+  const width = await page.locator('img.doc-image').evaluate((img) => img.complete ? img.naturalWidth :
+    new Promise((resolve) => { img.onload = () => resolve(img.naturalWidth); img.onerror = () => resolve(-1); }));
+  check(width === 320, `the TIFF is shown ${width} pixels wide, want 320`);
+  await checkPage(page, 'TIFF in the viewer');
+  await page.goto(`${BASE}/staff/cases/${caseA}`);
   await page.getByLabel('Assign a specialist').selectOption(env('REVIEWER_EMAIL'));
   await page.getByRole('button', { name: 'Assign', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'specialist is assigned' }).waitFor();
