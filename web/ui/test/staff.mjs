@@ -1,7 +1,7 @@
 // Helpers of the staff desk tests: password sign-in, TOTP enrolment with a code computed here
 // from the secret the page shows (RFC 6238: HMAC-SHA1, 30 s, 6 digits), and the PDF viewer.
 import { createHmac } from 'node:crypto';
-import { BASE, check } from './browser.mjs';
+import { BASE, check, axeCheck, assertNoCSPViolation } from './browser.mjs';
 
 function base32(s) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -47,6 +47,8 @@ export async function enrolTOTP(page, email, password) {
   await page.waitForURL(`${BASE}/staff/totp`);
   await page.getByRole('button', { name: 'Show the code to scan' }).click();
   check(await page.getByRole('img', { name: /QR code/ }).count() === 1, 'no QR code on the enrolment page');
+  await axeCheck(page, 'TOTP enrolment');
+  await assertNoCSPViolation(page, 'TOTP enrolment');
   const secret = (await page.locator('#totp-secret').textContent()).trim();
   await page.getByLabel('Six-digit code').fill(totp(secret));
   await page.getByRole('button', { name: 'Confirm' }).click();
