@@ -32,7 +32,7 @@ type Invitation struct {
 	ID         string     `json:"id"`
 	CaseID     string     `json:"case_id"`
 	Email      string     `json:"email"`
-	URL        string     `json:"invitation_url,omitempty"`
+	URL        string     `json:"-"` // mailed to the physician only: never in an answer
 	ExpiresAt  time.Time  `json:"expires_at"`
 	RedeemedAt *time.Time `json:"redeemed_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
@@ -129,23 +129,32 @@ func (v *Invitations) Redeem(ctx context.Context, token string) (*Session, strin
 	return sess, raw, nil
 }
 
-// Revoke revokes an invitation, if the policy lets s invite on its case, and ends the sessions
-// it opened. An invitation on a case s cannot see is so.ErrNotFound. Revoking twice is not an error.
-func (v *Invitations) Revoke(ctx context.Context, s Subject, invitationID string) error {
+// AuthorizeRevoke asks the policy whether s may revoke the invitation (ActionInvite on its
+// case) and returns its case's id; a missing invitation is so.ErrNotFound, as an invisible one.
+func (v *Invitations) AuthorizeRevoke(ctx context.Context, s Subject, invitationID string) (string, error) {
 	var caseID string
 	if so.ValidID(invitationID) {
 		err := v.db.GetContext(ctx, &caseID, `SELECT case_id FROM invitations WHERE id = $1`, invitationID)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("revoke invitation: %w", err)
+			return "", fmt.Errorf("revoke invitation: %w", err)
 		}
 	}
 	if caseID == "" {
 		if err := precheck(s); err != nil {
-			return err
+			return "", err
 		}
-		return so.ErrNotFound
+		return "", so.ErrNotFound
 	}
 	if err := v.policy.Authorize(ctx, s, ActionInvite, caseID); err != nil {
+		return "", err
+	}
+	return caseID, nil
+}
+
+// Revoke revokes an invitation, if the policy lets s invite on its case, and ends the sessions
+// it opened. An invitation on a case s cannot see is so.ErrNotFound. Revoking twice is not an error.
+func (v *Invitations) Revoke(ctx context.Context, s Subject, invitationID string) error {
+	if _, err := v.AuthorizeRevoke(ctx, s, invitationID); err != nil {
 		return err
 	}
 	now := v.Now()

@@ -79,10 +79,14 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	inv := a.do(w.cookies[so.RoleApplicant], "POST", "/api/v1/cases/"+w.caseA+"/invitations",
 		map[string]string{"email": "dr.verdi@example.org"}).want(t, 201, "invite").json(t)
 	w.invitation = inv["id"].(string)
-	tok := tokenOf(t, inv["invitation_url"].(string))
-	if mailed := a.mails("dr.verdi@example.org"); !slices.Contains(mailed, tok) {
+	if _, ok := inv["invitation_url"]; ok {
+		t.Fatalf("the inviter was given the physician's link: %v", inv) // finding 6 of the security review
+	}
+	mailed := a.mails("dr.verdi@example.org")
+	if len(mailed) != 1 {
 		t.Fatalf("the invitation mail lacks the link: %v", mailed)
 	}
+	tok := mailed[0]
 	r := a.do(nobody, "POST", "/api/v1/invitations/redeem", map[string]string{"token": tok}).want(t, 200, "redeem invitation")
 	doc, _ := r.sessionCookie(t)
 	if v := r.json(t); v["role"] != "physician" || v["case_id"] != w.caseA {
@@ -452,6 +456,11 @@ func TestInvitationLifecycle(t *testing.T) {
 	}
 	tok := w.mails("dr.verdi@example.org")[0]
 	w.do(nobody, "POST", "/api/v1/invitations/redeem", map[string]string{"token": tok}).want(t, 401, "redeem twice")
+	// A refused revocation is audited as a denial, never as a revocation (finding 7 of the review).
+	w.do(w.cookies[so.RoleReviewer], "DELETE", "/api/v1/invitations/"+w.invitation, nil).want(t, 403, "a reviewer revoking")
+	for _, e := range w.auditQuery(w.tokens[so.RoleDPO], "action=invitation.revoke").Entries {
+		t.Errorf("a refused revocation left %s with outcome %d", e.Action, e.Outcome)
+	}
 	w.do(doc, "GET", "/api/v1/cases/"+w.caseA+"/documents", nil).want(t, 200, "physician before revocation")
 	w.do(ann, "DELETE", "/api/v1/invitations/"+w.invitation, nil).want(t, 204, "revoke")
 	w.do(doc, "GET", "/api/v1/cases/"+w.caseA+"/documents", nil).want(t, 401, "physician after revocation")
@@ -463,6 +472,6 @@ func TestInvitationLifecycle(t *testing.T) {
 		t.Errorf("expires_at %v, want 7 days from now", inv["expires_at"])
 	}
 	w.do(ann, "DELETE", "/api/v1/invitations/"+inv["id"].(string), nil).want(t, 204, "revoke unused")
-	w.do(nobody, "POST", "/api/v1/invitations/redeem", map[string]string{"token": tokenOf(t, inv["invitation_url"].(string))}).
+	w.do(nobody, "POST", "/api/v1/invitations/redeem", map[string]string{"token": w.mails("dr.neri@example.org")[0]}).
 		want(t, 401, "redeem revoked")
 }

@@ -335,15 +335,6 @@ func (a *apiServer) linkSignIn(email string) string {
 	return c
 }
 
-// tokenOf returns the token of an invitation URL.
-func tokenOf(t *testing.T, invitationURL string) string {
-	t.Helper()
-	u, err := url.Parse(invitationURL)
-	if err != nil || u.Query().Get("token") == "" {
-		t.Fatalf("invitation URL %q", invitationURL)
-	}
-	return u.Query().Get("token")
-}
 
 // newCase opens a draft as the applicant w and returns its id.
 func (a *apiServer) newCase(w who, given string) string {
