@@ -58,3 +58,24 @@ func FuzzContentDisposition(f *testing.F) {
 		}
 	})
 }
+
+// A document is downloaded under the extension of what it really is (finding 10 of the
+// security review): a PDF named like a program is saved as a PDF.
+func TestDownloadName(t *testing.T) {
+	for _, c := range []struct{ name, sniffed, want string }{
+		{"referto.pdf", "pdf", "referto.pdf"},
+		{"referto.exe", "pdf", "referto.pdf"},
+		{"referto", "pdf", "referto.pdf"},
+		{"scan.JPEG", "jpeg", "scan.JPEG"},
+		{"scan.png", "jpeg", "scan.jpg"},
+		{"slide.tiff", "tiff", "slide.tiff"},
+		{"IM000001", "dicom", "IM000001.dcm"},
+		{"cd.zip.exe", "zip", "cd.zip.zip"},
+		{".pdf", "zip", "document.zip"},
+		{"notes.txt", "unknown", "notes.txt"},
+	} {
+		if got := downloadName(c.name, c.sniffed); got != c.want {
+			t.Errorf("downloadName(%q, %s) = %q, want %q", c.name, c.sniffed, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,7 +66,7 @@ func (s *Server) documentContent(c *gin.Context) {
 		ct = "application/octet-stream"
 	}
 	h.Set("Content-Type", ct)
-	h.Set("Content-Disposition", contentDisposition("attachment", doc.Filename, "document"))
+	h.Set("Content-Disposition", contentDisposition("attachment", downloadName(doc.Filename, stored.SniffedType), "document"))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if doc.SHA256 != "" {
@@ -328,4 +331,29 @@ func (s *Server) openDocument(c *gin.Context) (cases.Document, *cases.Stored, io
 		return cases.Document{}, nil, nil, 0, false
 	}
 	return doc, stored, content, size, true
+}
+
+// sniffedExtensions is the file extension of each content type the upload checks recognise.
+var sniffedExtensions = map[string]string{"pdf": ".pdf", "dicom": ".dcm", "zip": ".zip", "jpeg": ".jpg", "png": ".png",
+	"tiff": ".tif"}
+
+// downloadName is the name a document is downloaded under: the uploader's name with the
+// extension of what the file really is, so that a PDF named "x.exe" is saved as "x.pdf" and
+// opened as what it is (security review, finding 10). A matching extension is kept (".jpeg",
+// ".tiff", ".dicom" too); a type with none known keeps the name as it is.
+func downloadName(name, sniffed string) string {
+	ext, ok := sniffedExtensions[sniffed]
+	if !ok {
+		return name
+	}
+	cur := strings.ToLower(path.Ext(name))
+	same := map[string][]string{".jpg": {".jpg", ".jpeg"}, ".tif": {".tif", ".tiff"}, ".dcm": {".dcm", ".dicom"}}
+	if cur == ext || slices.Contains(same[ext], cur) {
+		return name
+	}
+	stem := strings.TrimSuffix(name, path.Ext(name))
+	if stem == "" {
+		stem = "document"
+	}
+	return stem + ext
 }

@@ -22,10 +22,10 @@ func TestSessionCookieAndLogout(t *testing.T) {
 	r := a.do(nobody, "POST", "/api/v1/session", map[string]string{"email": "ann@example.org", "password": password}).
 		want(t, 200, "login")
 	first, ck := r.sessionCookie(t)
-	if line := r.header.Get("Set-Cookie"); line != access.SessionCookie+"="+first+"; Path=/; HttpOnly; Secure; SameSite=Lax" {
+	if line := r.header.Get("Set-Cookie"); line != access.SessionCookie+"="+first+"; Path=/; HttpOnly; Secure; SameSite=Strict" {
 		t.Errorf("Set-Cookie %q", line)
 	}
-	if ck.Path != "/" || ck.Domain != "" || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode ||
+	if ck.Path != "/" || ck.Domain != "" || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode ||
 		ck.MaxAge != 0 || !ck.Expires.IsZero() || len(first) < 40 {
 		t.Errorf("cookie %+v", ck)
 	}
