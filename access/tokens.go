@@ -18,6 +18,10 @@ import (
 // issued out of band by an operator, is long and random, and expires.
 type Tokens struct{ *env }
 
+// MaxStaffTokenTTL is the longest life of a staff member's API token: it stands in for their
+// second factor.
+const MaxStaffTokenTTL = 90 * 24 * time.Hour
+
 // Issue creates a token for the enabled account with this email, valid for ttl (0: the
 // configured default; more than Config.MaxTokenTTL is refused), and returns its id and the raw
 // token, which is shown once and never stored.
@@ -34,6 +38,11 @@ func (t *Tokens) Issue(ctx context.Context, email string, ttl time.Duration) (id
 	}
 	if r.DisabledAt.Valid {
 		return "", "", fmt.Errorf("account is disabled: %w", so.ErrForbidden)
+	}
+	// A token passes for TOTP: a staff member's lives at most MaxStaffTokenTTL (security
+	// review, finding 8).
+	if so.Role(r.Role).Staff() && ttl > MaxStaffTokenTTL {
+		return "", "", fmt.Errorf("a staff member's token lives at most %s: %w", MaxStaffTokenTTL, so.ErrInvalid)
 	}
 	now := t.Now()
 	uid, secret := newUUID(), newSecret()

@@ -110,3 +110,20 @@ func TestTokens(t *testing.T) {
 		t.Errorf("issue for a disabled account: %v", err)
 	}
 }
+
+// A staff member's token stands in for their second factor: it lives at most 90 days
+// (security review, finding 8); an applicant's may live as long as the configured maximum.
+func TestStaffTokensAreShort(t *testing.T) {
+	f := newFixture(t)
+	f.staff("cm@example.org", so.RoleCaseManager)
+	f.account("ann@example.org", so.RoleApplicant)
+	if _, _, err := f.svc.Tokens.Issue(f.ctx, "cm@example.org", 91*24*time.Hour); !errors.Is(err, so.ErrInvalid) {
+		t.Errorf("a 91-day staff token: %v, want invalid", err)
+	}
+	if _, _, err := f.svc.Tokens.Issue(f.ctx, "cm@example.org", 90*24*time.Hour); err != nil {
+		t.Errorf("a 90-day staff token: %v", err)
+	}
+	if _, _, err := f.svc.Tokens.Issue(f.ctx, "ann@example.org", 300*24*time.Hour); err != nil {
+		t.Errorf("a 300-day applicant token: %v", err)
+	}
+}

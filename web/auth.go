@@ -71,7 +71,11 @@ type statusError interface {
 // fail answers err in the one place that maps errors to statuses. Unknown errors are logged
 // with the request id and answered 500 without their text.
 func (s *Server) fail(c *gin.Context, err error) {
-	if reason := denialReason(err); reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil {
+	if reason := denialReason(err); reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil && !subjectOf(c).Authenticated() {
+		// Nobody, or a bad credential: counted, not written to the append-only log, which anyone
+		// could otherwise grow at network speed (security review, finding 1).
+		s.anonymousDenial(c, reason)
+	} else if reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil {
 		caseID := ""
 		if fp := c.FullPath(); (strings.HasPrefix(fp, "/api/v1/cases/:id") || strings.HasPrefix(fp, "/cases/:id")) &&
 			so.ValidID(c.Param("id")) {

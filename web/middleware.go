@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -95,6 +96,28 @@ func (s *Server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// jsonDeadlines bounds a JSON route's time to read its request and write its answer (security
+// review, finding 5): a client that sends a body byte by byte, or reads the answer that way,
+// loses its connection instead of holding a goroutine and a database connection. Uploads,
+// document content and the audit log's export and verification stream for longer and are
+// not under it; the server's own timeouts bound headers and idle connections.
+func (s *Server) jsonDeadlines(c *gin.Context) {
+	switch c.FullPath() {
+	case "/api/v1/audit/export", "/api/v1/audit/verify":
+		c.Next()
+		return
+	}
+	d := s.cfg.RequestTimeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	rc := http.NewResponseController(c.Writer)
+	now := time.Now()
+	_ = rc.SetReadDeadline(now.Add(d))      // not supported by a recorder in unit tests: no deadline then
+	_ = rc.SetWriteDeadline(now.Add(2 * d)) // the answer, after the handler's work
+	c.Next()
+}
+
 // logRequests writes one line per request. It logs the route pattern, never the raw path
 // or query (which may carry tokens), and nothing of the body.
 func (s *Server) logRequests(c *gin.Context) {
@@ -120,6 +143,38 @@ func (s *Server) logRequests(c *gin.Context) {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// anonymous counts refusals of requests without a valid credential, by reason: they are
+	// not audited one by one (security review, finding 1).
+	anonymous *prometheus.CounterVec
+
+	mu          sync.Mutex
+	pending     map[string]int // anonymous refusals since the last summary, by reason
+	lastSummary time.Time
+}
+
+// summaryEvery is how often at most the refusals of anonymous requests are logged together.
+const summaryEvery = time.Minute
+
+// anonymousDenial counts a refused request of nobody (or of a bad credential) and, at most
+// once a minute, logs how many there were by reason: a summary, never one line per request.
+func (s *Server) anonymousDenial(c *gin.Context, reason string) {
+	s.m.anonymous.WithLabelValues(reason).Inc()
+	m := s.m
+	m.mu.Lock()
+	m.pending[reason]++
+	now := time.Now()
+	if now.Sub(m.lastSummary) < summaryEvery {
+		m.mu.Unlock()
+		return
+	}
+	counts := m.pending
+	m.pending, m.lastSummary = map[string]int{}, now
+	m.mu.Unlock()
+	args := []any{}
+	for r, n := range counts {
+		args = append(args, r, n)
+	}
+	loggerOf(c).Warn("anonymous requests refused since the last summary", args...)
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -132,6 +187,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	m.anonymous = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "secondopinion_anonymous_denials_total",
+		Help: "Requests refused for want of a valid credential (not audited one by one), by reason.",
+	}, []string{"reason"})
+	m.pending = map[string]int{}
+	reg.MustRegister(m.requests, m.duration, m.anonymous)
 	return m
 }

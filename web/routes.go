@@ -35,18 +35,18 @@ func (s *Server) routes() {
 
 	// Sessions, cases and invitations. Signing in and out must work with a stale cookie, so
 	// those routes are outside s.authenticate; staff need their second factor for the rest.
-	signin := e.Group("/api/v1")
+	signin := e.Group("/api/v1", s.jsonDeadlines)
 	signin.POST("/session", s.login)
 	signin.DELETE("/session", s.logout)
 	signin.POST("/signin-links", s.requestSignInLink)
 	signin.POST("/signin-links/redeem", s.redeemSignInLink)
 	signin.POST("/invitations/redeem", s.redeemInvitation)
 	signin.POST("/password-links/redeem", s.redeemPasswordLink)
-	me := api.Group("", s.requireSubject)
+	me := api.Group("", s.jsonDeadlines, s.requireSubject)
 	me.GET("/session", s.whoami)
 	me.POST("/session/totp", s.beginTOTP)
 	me.POST("/session/totp/confirm", s.confirmTOTP)
-	work := api.Group("", s.requireSubject, s.requireSecondFactor)
+	work := api.Group("", s.jsonDeadlines, s.requireSubject, s.requireSecondFactor)
 	work.POST("/cases", s.createCase)
 	work.GET("/cases", s.listCases)
 	work.GET("/cases/:id", s.getCase)
@@ -86,7 +86,7 @@ func (s *Server) routes() {
 	// The pages (DESIGN §14). Forms post to these routes, which hand the API's handlers the
 	// same JSON an API client would send.
 	e.GET("/static/*path", gin.WrapH(s.staticFiles()))
-	pg := e.Group("", s.pageSession)
+	pg := e.Group("", s.jsonDeadlines, s.pageSession)
 	pg.GET("/", s.pageHome)
 	pg.POST("/language", s.pageLanguage)
 	pg.GET("/signin", s.pageSignIn)

@@ -29,6 +29,9 @@ type Config struct {
 	Ready    []Check              // checked by /readyz, each within ReadyTimeout
 	// ReadyTimeout bounds each readiness check (default 2s).
 	ReadyTimeout time.Duration
+	// RequestTimeout bounds reading a JSON route's request (its answer: twice as long); 30s
+	// when zero. Uploads, document content and audit exports are not bounded by it.
+	RequestTimeout time.Duration
 
 	Tokens   Authenticator // API bearer tokens
 	Sessions Authenticator // session cookies

@@ -1,15 +1,19 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -106,5 +110,28 @@ func TestUnknownRouteIsJSON404(t *testing.T) {
 	var body errorBody
 	if rec.Code != 404 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Error != "not_found" {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+// A JSON route does not wait for ever for a body sent byte by byte (security review, finding
+// 5): once RequestTimeout passes, the read fails and the client gets its answer.
+func TestSlowBodyIsCut(t *testing.T) {
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), RequestTimeout: 300 * time.Millisecond})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/signin-links HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"email\":")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a stalled body answered %s, want 400", resp.Status)
 	}
 }

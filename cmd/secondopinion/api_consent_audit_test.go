@@ -350,7 +350,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	dpo, _ := a.tokenFor("dpo@example.org", so.RoleDPO)
 	caseID := a.newCase(ann, "Maria")
 	a.upload(ann, caseID, "clinical_history", []byte("%PDF-1.7\n%%EOF\n")) // upload.create, upload.finish
-	a.do(nobody, "GET", "/api/v1/cases/"+caseID, nil).want(t, 401, "nobody")
+	a.do(ann, "GET", "/api/v1/audit", nil).want(t, 403, "an applicant reading the log") // a denial, audited
 	for range 3 {
 		a.auditQuery(dpo, "case_id="+caseID)
 	}
@@ -598,7 +598,8 @@ func TestAuditKeygenAndVerifierKey(t *testing.T) {
 	}
 
 	a := bootAPIWith(t, testenv.NewDB(t), testenv.NewBucket(t), func(v map[string]string) { v["SO_CHECKPOINT_KEY_FILE"] = key })
-	a.do(nobody, "GET", "/api/v1/cases", nil).want(t, 401, "an audited refusal")
+	ann, _ := a.tokenFor("ann@example.org", so.RoleApplicant)
+	a.do(ann, "GET", "/api/v1/audit", nil).want(t, 403, "an audited refusal")
 	if _, err := a.m.checkpointer.Checkpoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -615,4 +616,40 @@ func TestAuditKeygenAndVerifierKey(t *testing.T) {
 	if !errors.As(err, &ni) || ni.Problem.Kind != audit.KindCheckpoint {
 		t.Fatalf("verify with another key: %v\n%s", err, out)
 	}
+}
+
+// A request without a valid credential is refused and counted, but not written to the audit
+// log one by one: anyone could grow the append-only log at network speed (security review,
+// finding 1). A signed-in subject's refusal is audited as before.
+func TestAnonymousRefusalsAreCountedNotAudited(t *testing.T) {
+	a := bootAPI(t)
+	ann, _ := a.tokenFor("ann@example.org", so.RoleApplicant)
+	dpo, _ := a.tokenFor("dpo@example.org", so.RoleDPO)
+	caseID := a.newCase(ann, "Maria")
+	before := len(a.auditQuery(dpo, "outcome=4&limit=1000").Entries)
+	for range 50 {
+		a.do(nobody, "GET", "/api/v1/cases/"+caseID, nil).want(t, 401, "nobody")
+		a.do(who{name: "forged", token: "so_forged-token"}, "GET", "/api/v1/cases", nil).want(t, 401, "a bad token")
+	}
+	if after := len(a.auditQuery(dpo, "outcome=4&limit=1000").Entries); after != before {
+		t.Errorf("100 anonymous refusals wrote %d audit entries", after-before)
+	}
+	a.do(ann, "GET", "/api/v1/audit", nil).want(t, 403, "an applicant reading the log")
+	if after := len(a.auditQuery(dpo, "outcome=4&limit=1000").Entries); after != before+1 {
+		t.Errorf("a signed-in subject's refusal wrote %d entries, want 1", after-before)
+	}
+	body, _ := get(t, a.base+"/metrics", "", nil)
+	if !strings.Contains(string(body), `secondopinion_anonymous_denials_total{reason="unauthenticated"} 100`) {
+		t.Errorf("the metric does not count the 100 refusals:\n%s", grepLines(string(body), "anonymous"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

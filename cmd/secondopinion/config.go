@@ -218,6 +218,10 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("SO_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
+	} else if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		// Session cookies, sign-in links and health data would cross the network in clear
+		// (security review, finding 5): plain http only for a service on this machine.
+		r.fail("SO_PUBLIC_URL", "%q is plain http on a host other than loopback: use https", c.PublicURL)
 	}
 	for _, name := range []string{"SO_DATABASE_URL", "SO_DATABASE_OWNER_URL"} {
 		v := c.DatabaseURL
@@ -329,4 +333,13 @@ func LoadEnvFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("env file %s: %w", path, err)
 	}
 	return out, nil
+}
+
+// loopbackHost reports whether host is this machine: localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
