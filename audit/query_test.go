@@ -68,10 +68,12 @@ func TestParseFilter(t *testing.T) {
 func TestQueryFilters(t *testing.T) {
 	l := newTestLog(t, nil)
 	ctx := context.Background()
-	base := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	// Entries ten seconds apart, ending now (the log refuses entries dated otherwise).
+	const step = 10 * time.Second
+	base := time.Now().UTC().Truncate(time.Second).Add(-40 * step)
 	for i := range 40 {
 		e := sampleEntry(i)
-		e.Time = base.Add(time.Duration(i) * time.Minute)
+		e.Time = base.Add(time.Duration(i) * step)
 		if _, err := l.w.Log(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +92,7 @@ func TestQueryFilters(t *testing.T) {
 			return e.Action == ActionDocumentOpen || e.Action == ActionDocumentErase
 		}},
 		{"outcome", Filter{Outcome: &denied}, func(_ int, e Entry) bool { return e.Outcome == denied }},
-		{"time", Filter{From: base.Add(10 * time.Minute), To: base.Add(20 * time.Minute)}, func(i int, _ Entry) bool { return i >= 10 && i < 20 }},
+		{"time", Filter{From: base.Add(10 * step), To: base.Add(20 * step)}, func(i int, _ Entry) bool { return i >= 10 && i < 20 }},
 		{"combined", Filter{CaseID: "case-1", Outcome: &denied}, func(_ int, e Entry) bool { return e.CaseID == "case-1" && e.Outcome == denied }},
 		{"page", Filter{Before: 30, Limit: 5}, func(i int, _ Entry) bool { return i >= 25 && i < 30 }},
 	}

@@ -163,7 +163,8 @@ func TestWriterRejectsInvalidEntriesAndClosedUse(t *testing.T) {
 func TestStoredEntryRoundTrips(t *testing.T) {
 	l := newTestLog(t, nil)
 	ctx := context.Background()
-	when := time.Date(2025, 3, 4, 5, 6, 7, 891234567, time.FixedZone("CET", 3600))
+	// Now (the log refuses entries dated otherwise), in another zone, with nanoseconds.
+	when := time.Now().In(time.FixedZone("CET", 3600)).Truncate(time.Second).Add(891234567)
 	long := make([]byte, 2000)
 	for i := range long {
 		long[i] = 'a'
@@ -295,5 +296,29 @@ func TestLogAllCommitsEveryEntry(t *testing.T) {
 	}
 	if _, err := l.r.Entry(ctx, 50); err == nil {
 		t.Fatal("more entries than were logged")
+	}
+}
+
+// The runtime role cannot date an entry otherwise than now, nor store hashes out of order or
+// beyond the entries written, which would jam every later commit (security review, finding 9).
+func TestLogRefusesForgedRows(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx := context.Background()
+	if _, err := l.w.Log(ctx, Entry{Action: ActionLogin}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, q string }{
+		{"back-dated entry", `INSERT INTO audit_entries (seq, recorded_at, action, outcome) VALUES (1, now() - interval '2 days', 'x', 0)`},
+		{"future entry", `INSERT INTO audit_entries (seq, recorded_at, action, outcome) VALUES (1, now() + interval '2 days', 'x', 0)`},
+		{"hash far ahead", `INSERT INTO audit_hashes (idx, hash) VALUES (1000, decode(repeat('00', 32), 'hex'))`},
+		{"hash beyond the entries", `INSERT INTO audit_hashes (idx, hash) VALUES (1, decode(repeat('00', 32), 'hex'))`},
+	} {
+		if _, err := l.db.Runtime.ExecContext(ctx, c.q); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+	// The writer goes on as if nothing happened.
+	if _, err := l.w.Log(ctx, Entry{Action: ActionLogout}); err != nil {
+		t.Fatalf("the writer after the attempts: %v", err)
 	}
 }

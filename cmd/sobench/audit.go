@@ -152,6 +152,12 @@ func bulkLoadAudit(ctx context.Context, ownerURL string, n int64) error {
 	if _, err := tx.ExecContext(ctx, `ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_gap_free`); err != nil {
 		return err
 	}
+	for _, q := range []string{`ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_recorded_now`,
+		`ALTER TABLE audit_hashes DISABLE TRIGGER audit_hashes_in_order`} { // sample entries are dated, hashes go first
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
 	hashes, err := tx.PrepareContext(ctx, pq.CopyIn("audit_hashes", "idx", "hash"))
 	if err != nil {
 		return err
@@ -192,6 +198,12 @@ func bulkLoadAudit(ctx context.Context, ownerURL string, n int64) error {
 	}
 	if _, err := tx.ExecContext(ctx, `ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_gap_free`); err != nil {
 		return err
+	}
+	for _, q := range []string{`ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_recorded_now`,
+		`ALTER TABLE audit_hashes ENABLE TRIGGER audit_hashes_in_order`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
