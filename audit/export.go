@@ -124,7 +124,7 @@ type CodeableConcept struct {
 // Identifier is a FHIR Identifier.
 type Identifier struct {
 	System string `json:"system,omitempty"`
-	Value  string `json:"value"`
+	Value  string `json:"value,omitempty"` // FHIR forbids empty strings (security review, finding 11)
 }
 
 // Reference is a FHIR Reference.
@@ -273,8 +273,12 @@ func NewAuditEvent(e Entry, observer string) AuditEvent {
 		})
 	}
 	if e.ObjectID != "" || e.ObjectType != "" {
+		what := &Reference{Identifier: &Identifier{System: urnObjectTypes + e.ObjectType, Value: e.ObjectID}}
+		if e.ObjectID == "" { // a kind of object, none in particular (a listing, the log itself)
+			what = &Reference{Display: e.ObjectType}
+		}
 		ev.Entity = append(ev.Entity, AuditEntity{
-			What: &Reference{Identifier: &Identifier{System: urnObjectTypes + e.ObjectType, Value: e.ObjectID}},
+			What: what,
 			Type: &Coding{System: sysEntityType, Code: "2", Display: "System Object"},
 		})
 	}

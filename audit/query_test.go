@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -329,4 +330,66 @@ func TestExportFHIR(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &bundle); err != nil || len(bundle.Entry) != 0 {
 		t.Fatalf("empty bundle: %s %v", buf.Bytes(), err)
 	}
+}
+
+// No exported resource carries an empty element, which FHIR R4 forbids (ele-1: a value or
+// children; strings never empty): an entry without an object id, one without an actor, a
+// listing (security review, finding 11). Checked on the NDJSON and on the Bundle.
+func TestFHIRExportHasNoEmptyElements(t *testing.T) {
+	l := newTestLog(t, nil)
+	ctx := context.Background()
+	for _, e := range []Entry{
+		{Action: ActionAuditRead, ActorID: "dpo-1", ActorRole: "dpo", ObjectType: "audit_log"}, // no object id
+		{Action: "access.denied", ObjectType: "route:/api/v1/cases", Outcome: OutcomeMinorFailure, Reason: "unauthenticated"},
+		{Action: ActionCaseList, ActorID: "cm-1", ActorRole: "case_manager", ObjectType: "case", ObjectID: "c-1", CaseID: "c-1"},
+	} {
+		if _, err := l.w.Log(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bundle := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := l.r.ExportFHIR(ctx, &buf, Filter{}, bundle); err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(&buf)
+		for dec.More() {
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			if path := emptyElement(v, "$"); path != "" {
+				t.Errorf("bundle=%v: empty element at %s", bundle, path)
+			}
+		}
+	}
+}
+
+// emptyElement is the path of the first empty string, object or array in v, "" when none.
+func emptyElement(v any, path string) string {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return path
+		}
+	case map[string]any:
+		if len(x) == 0 {
+			return path
+		}
+		for k, c := range x {
+			if p := emptyElement(c, path+"."+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		if len(x) == 0 {
+			return path
+		}
+		for i, c := range x {
+			if p := emptyElement(c, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
