@@ -120,30 +120,35 @@ func (e *env) newSession(ctx context.Context, q sqlx.QueryerContext, accountID, 
 func (s *Sessions) Login(ctx context.Context, email, password, totpCode, ip string) (*Session, string, error) {
 	now := s.Now()
 	acctKey, addrKey := throttleKey("login-account", email), ipKey("login-ip", ip)
-	if err := s.gate(ctx, now, throttleCheck{acctKey, s.AccountFailures}, throttleCheck{addrKey, s.IPFailures}); err != nil {
+	// Every attempt is counted before its hash; a successful one is forgotten again below.
+	if err := s.reserve(ctx, now, throttleCheck{acctKey, s.AccountFailures}, throttleCheck{addrKey, s.IPFailures}); err != nil {
 		return nil, "", err
 	}
-	fail := func() error {
-		for _, k := range [][]byte{acctKey, addrKey} {
-			if k == nil {
-				continue
-			}
-			if err := s.recordEvent(ctx, k, now); err != nil {
-				return err
-			}
-		}
-		return so.ErrInvalidCredentials
-	}
+	fail := func() error { return so.ErrInvalidCredentials }
 
+	type verdict struct {
+		ok     bool
+		params Argon2Params
+		err    error
+	}
 	r, err := s.loadAccount(ctx, s.db, email)
 	if errors.Is(err, so.ErrNotFound) || (err == nil && !r.PasswordHash.Valid) {
-		verifyPassword(s.dummyHash, password)
+		if _, err := withHashSlot(ctx, func() verdict { verifyPassword(s.dummyHash, password); return verdict{} }); err != nil {
+			return nil, "", err
+		}
 		return nil, "", fail()
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	ok, params, err := verifyPassword(r.PasswordHash.String, password)
+	v, err := withHashSlot(ctx, func() verdict {
+		ok, params, err := verifyPassword(r.PasswordHash.String, password)
+		return verdict{ok, params, err}
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	ok, params, err := v.ok, v.params, v.err
 	if err != nil {
 		return nil, "", fmt.Errorf("login: account %s: %w", r.ID, err)
 	}
@@ -161,6 +166,9 @@ func (s *Sessions) Login(ctx context.Context, email, password, totpCode, ip stri
 		}
 	}
 	if err := s.clearEvents(ctx, acctKey); err != nil {
+		return nil, "", err
+	}
+	if err := s.release(ctx, addrKey, now); err != nil {
 		return nil, "", err
 	}
 	if params != s.Argon2 {

@@ -2,6 +2,8 @@ package access_test
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,4 +368,56 @@ func TestThrottling(t *testing.T) {
 			t.Errorf("%d throttle events left", left)
 		}
 	})
+}
+
+// Parallel guesses from one address cannot all pass the throttle before any is counted: each
+// attempt is counted before its hash, so exactly the limit reach the hash and the rest are
+// throttled (security review, finding 2).
+func TestParallelGuessesAreCountedUpFront(t *testing.T) {
+	f := newFixture(t)
+	f.account("ann@example.org", so.RoleApplicant)
+	limit := f.svc.Sessions.IPFailures
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	refused, throttled := 0, 0
+	for i := range 3 * limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Different accounts, one address: only the address's limit applies.
+			_, _, err := f.svc.Sessions.Login(f.ctx, fmt.Sprintf("guess%d@example.org", i), "wrong password 123", "", "203.0.113.7")
+			var te *access.ThrottledError
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.As(err, &te):
+				throttled++
+			case errors.Is(err, so.ErrInvalidCredentials):
+				refused++
+			default:
+				t.Errorf("guess: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if refused != limit || throttled != 2*limit {
+		t.Errorf("%d guesses reached the hash and %d were throttled; want %d and %d", refused, throttled, limit, 2*limit)
+	}
+}
+
+// An IPv6 client counts by its /64: hopping addresses inside it does not escape the limit.
+func TestIPv6CountsByPrefix(t *testing.T) {
+	f := newFixture(t)
+	limit := f.svc.Sessions.IPFailures
+	for i := range limit {
+		f.svc.Sessions.Login(f.ctx, fmt.Sprintf("nobody%d@example.org", i), "wrong password 123", "", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	_, _, err := f.svc.Sessions.Login(f.ctx, "other@example.org", "wrong password 123", "", "2001:db8:1:2:ffff::1")
+	var te *access.ThrottledError
+	if !errors.As(err, &te) {
+		t.Errorf("a new address in the same /64 after %d failures: %v, want throttled", limit, err)
+	}
+	if _, _, err := f.svc.Sessions.Login(f.ctx, "other@example.org", "wrong password 123", "", "2001:db8:1:3::1"); errors.As(err, &te) {
+		t.Errorf("another /64 is throttled too: %v", err)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -76,10 +78,89 @@ type throttleCheck struct {
 	limit int
 }
 
-// ipKey is nil for an unknown client address (a CLI caller): nothing to throttle by.
+// ipKey is nil for an unknown client address (a CLI caller): nothing to throttle by. An IPv6
+// address counts by its /64, the smallest network one subscriber gets, so that hopping
+// addresses within it does not escape the limit (security review, finding 2).
 func ipKey(kind, ip string) []byte {
-	if strings.TrimSpace(ip) == "" {
+	ip = strings.TrimSpace(ip)
+	if ip == "" {
 		return nil
 	}
+	if a, err := netip.ParseAddr(ip); err == nil {
+		a = a.Unmap()
+		if a.Is6() {
+			if p, err := a.Prefix(64); err == nil {
+				ip = p.String()
+			}
+		} else {
+			ip = a.String()
+		}
+	}
 	return throttleKey(kind, ip)
+}
+
+// reserve counts an attempt under each key before the work it limits (a password hash), in
+// one transaction holding a lock per key: the count and the record are one step, so parallel
+// attempts cannot all pass the check before any is recorded (security review, finding 2). A
+// key over its limit gets a *ThrottledError and nothing is recorded.
+func (e *env) reserve(ctx context.Context, now time.Time, keys ...throttleCheck) error {
+	tx, err := e.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	defer tx.Rollback()
+	for _, k := range keys {
+		if k.key == nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(binary.BigEndian.Uint64(k.key))); err != nil {
+			return fmt.Errorf("throttle: %w", err)
+		}
+		var r struct {
+			N      int          `db:"n"`
+			Oldest sql.NullTime `db:"oldest"`
+		}
+		if err := tx.GetContext(ctx, &r, `SELECT count(*) AS n, min(at) AS oldest FROM throttle_events WHERE key = $1 AND at > $2`,
+			k.key, now.Add(-e.ThrottleWindow)); err != nil {
+			return fmt.Errorf("throttle: %w", err)
+		}
+		if r.N >= k.limit {
+			return &ThrottledError{RetryAfter: max(r.Oldest.Time.Add(e.ThrottleWindow).Sub(now), time.Second)}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO throttle_events (key, at) VALUES ($1, $2)`, k.key, now); err != nil {
+			return fmt.Errorf("throttle: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	return nil
+}
+
+// release forgets one attempt reserved under key at now: the attempt succeeded.
+func (e *env) release(ctx context.Context, key []byte, now time.Time) error {
+	if key == nil {
+		return nil
+	}
+	if _, err := e.db.ExecContext(ctx, `DELETE FROM throttle_events WHERE ctid IN
+		(SELECT ctid FROM throttle_events WHERE key = $1 AND at = $2 LIMIT 1)`, key, now); err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	return nil
+}
+
+// hashSlots bounds the password hashes computed at once: each holds Argon2's memory (64 MiB),
+// and a burst of sign-ins must not exhaust the machine (security review, finding 2).
+var hashSlots = make(chan struct{}, 4)
+
+// withHashSlot runs f when a hash slot is free, or gives up with ctx.
+func withHashSlot[T any](ctx context.Context, f func() T) (T, error) {
+	select {
+	case hashSlots <- struct{}{}:
+		defer func() { <-hashSlots }()
+		return f(), nil
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }

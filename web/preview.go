@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/image/tiff"
-
 )
 
 // maxPreviewPixels bounds the TIFF a preview decodes: a scan of a few A4 pages at 300 dpi.
@@ -56,4 +55,3 @@ func (s *Server) documentPreview(c *gin.Context) {
 		loggerOf(c).Warn("preview cut short", "err", err)
 	}
 }
-

@@ -71,6 +71,10 @@ type Config struct {
 	Reviewers Directory      // *access.Accounts: the reviewers a case manager may assign
 	Zone      *time.Location // the centre's time zone, for dates on pages (UTC when nil)
 	PublicURL string         // SO_PUBLIC_URL: HSTS when https, upload URLs
+	// TrustedProxies are the reverse proxies (addresses or CIDRs, SO_TRUSTED_PROXIES) whose
+	// X-Forwarded-For names the client: for throttling, audit entries and consent signatures.
+	// None: the client is the TCP peer.
+	TrustedProxies []string
 }
 
 // Server is the HTTP handler of the service.
@@ -99,7 +103,13 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry), pages: p}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
-	s.engine.SetTrustedProxies(nil) // the client IP in audit entries is the peer's, not a header's
+	// The client address (throttles, audit entries, consent signatures) is the TCP peer's,
+	// unless the peer is a configured proxy: then the X-Forwarded-For it appended (security
+	// review, finding 2).
+	s.engine.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	if err := s.engine.SetTrustedProxies(cfg.TrustedProxies); err != nil || len(cfg.TrustedProxies) == 0 {
+		s.engine.SetTrustedProxies(nil)
+	}
 	s.routes()
 	// CSRF: browsers' state-changing cross-origin requests are refused (Sec-Fetch-Site / Origin);
 	// API clients, which send neither, are unaffected.

@@ -53,8 +53,9 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	// The direct peer: X-Forwarded-For is the client's to invent, so it never picks the throttle key.
-	sess, raw, err := s.cfg.SignIn.Login(c.Request.Context(), in.Email, in.Password, in.TOTP, c.RemoteIP())
+	// The client: the direct peer, or what a configured proxy says (never a header of anyone
+	// else's, which the client could invent to escape the throttle).
+	sess, raw, err := s.cfg.SignIn.Login(c.Request.Context(), in.Email, in.Password, in.TOTP, c.ClientIP())
 	s.startSession(c, sess, raw, err)
 }
 
@@ -177,7 +178,7 @@ func (s *Server) requestSignInLink(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.cfg.SignInLinks.Request(c.Request.Context(), in.Email, c.RemoteIP()); err != nil {
+	if err := s.cfg.SignInLinks.Request(c.Request.Context(), in.Email, c.ClientIP()); err != nil {
 		s.fail(c, fieldErr(err, "email", "is not a valid email address"))
 		return
 	}

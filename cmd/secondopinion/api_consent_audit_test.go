@@ -349,7 +349,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	ann, _ := a.tokenFor("ann@example.org", so.RoleApplicant)
 	dpo, _ := a.tokenFor("dpo@example.org", so.RoleDPO)
 	caseID := a.newCase(ann, "Maria")
-	a.upload(ann, caseID, "clinical_history", []byte("%PDF-1.7\n%%EOF\n")) // upload.create, upload.finish
+	a.upload(ann, caseID, "clinical_history", []byte("%PDF-1.7\n%%EOF\n"))              // upload.create, upload.finish
 	a.do(ann, "GET", "/api/v1/audit", nil).want(t, 403, "an applicant reading the log") // a denial, audited
 	for range 3 {
 		a.auditQuery(dpo, "case_id="+caseID)

@@ -12,6 +12,8 @@ import (
 	so "github.com/secondopinion/secondopinion"
 
 	"github.com/secondopinion/secondopinion/access"
+	"github.com/secondopinion/secondopinion/audit"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // The session cookie carries exactly the attributes a __Host- cookie needs, a login always
@@ -280,4 +282,31 @@ func TestCrossOriginRefused(t *testing.T) {
 	a.do(ann, "POST", "/api/v1/cases", body, header("Origin", a.base)).want(t, 201, "own Origin")
 	a.do(ann, "POST", "/api/v1/cases", body).want(t, 201, "no browser headers")
 	a.do(ann, "GET", "/api/v1/cases", nil, header("Sec-Fetch-Site", "cross-site")).want(t, 200, "a cross-site GET")
+}
+
+// The client address of throttles, audit entries and consent signatures is the TCP peer's,
+// or, when the peer is a configured proxy (SO_TRUSTED_PROXIES), the X-Forwarded-For it
+// appended; a header from anyone else is ignored (security review, finding 2).
+func TestClientAddressBehindTrustedProxy(t *testing.T) {
+	for _, c := range []struct {
+		name, proxies, want string
+	}{
+		{"no proxy configured", "", "127.0.0.1"},
+		{"loopback is the proxy", "127.0.0.1/32", "203.0.113.50"},
+		{"another proxy", "192.0.2.0/24", "127.0.0.1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := bootAPIWith(t, testenv.NewDB(t), testenv.NewBucket(t), func(v map[string]string) { v["SO_TRUSTED_PROXIES"] = c.proxies })
+			a.do(nobody, "POST", "/api/v1/session", map[string]string{"email": "x@example.org", "password": "wrong password 123"},
+				func(r *http.Request) { r.Header.Set("X-Forwarded-For", "203.0.113.50") }).want(t, 401, "login")
+			var ip string
+			if err := a.db.Owner.Get(&ip, `SELECT client_ip FROM audit_entries WHERE action = $1 ORDER BY seq DESC LIMIT 1`,
+				audit.ActionLogin); err != nil {
+				t.Fatal(err)
+			}
+			if ip != c.want {
+				t.Errorf("the refused login was recorded from %q, want %q", ip, c.want)
+			}
+		})
+	}
 }

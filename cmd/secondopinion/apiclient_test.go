@@ -335,7 +335,6 @@ func (a *apiServer) linkSignIn(email string) string {
 	return c
 }
 
-
 // newCase opens a draft as the applicant w and returns its id.
 func (a *apiServer) newCase(w who, given string) string {
 	a.t.Helper()

@@ -159,15 +159,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		AuditLog:    audit.NewReader(m.db),
 		AuditVerify: m.auditCheck,
 
-		Unfinished:    m.store,
-		Catalogue:     catalogue,
-		Reviewers:     m.access.Accounts,
-		Accounts:      m.access.Accounts,
-		APITokens:     m.access.Tokens,
-		PasswordLinks: m.access.Passwords,
-		Keys:          &kekReport{keyring: m.keyring, keys: m.keys},
-		Zone:          cfg.TimeZone,
-		PublicURL:     cfg.PublicURL,
+		Unfinished:     m.store,
+		Catalogue:      catalogue,
+		Reviewers:      m.access.Accounts,
+		Accounts:       m.access.Accounts,
+		APITokens:      m.access.Tokens,
+		PasswordLinks:  m.access.Passwords,
+		Keys:           &kekReport{keyring: m.keyring, keys: m.keys},
+		Zone:           cfg.TimeZone,
+		PublicURL:      cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if m.wrap != nil {
 		h = m.wrap(h)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -36,6 +37,7 @@ type Config struct {
 	CheckpointKey    string         // SO_CHECKPOINT_KEY_FILE: the audit checkpoint signing key file
 	TOTPKeyFile      string         // SO_TOTP_KEY_FILE: 64 hex characters sealing TOTP secrets at rest
 	SMTPURL          string         // SO_SMTP_URL (secret)
+	TrustedProxies   []string       // SO_TRUSTED_PROXIES: addresses or CIDRs whose X-Forwarded-For is believed
 	LogLevel         string         // SO_LOG_LEVEL
 	ShutdownTimeout  time.Duration  // SO_SHUTDOWN_TIMEOUT
 	UploadExpiry     time.Duration  // SO_UPLOAD_EXPIRY
@@ -212,6 +214,18 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		if f = strings.TrimSpace(f); f != "" {
 			c.KEKFiles = append(c.KEKFiles, f)
 		}
+	}
+	for _, p := range strings.Split(r.str("SO_TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				r.fail("SO_TRUSTED_PROXIES", "%q is neither an address nor a CIDR", p)
+				continue
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 	if !hostPort(c.ListenAddr, true) {
 		r.fail("SO_LISTEN_ADDR", "%q is not host:port", c.ListenAddr)

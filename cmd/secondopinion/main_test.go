@@ -194,6 +194,7 @@ func TestBadConfigNamesVariable(t *testing.T) {
 		{"listen address", "SO_LISTEN_ADDR", "8080", "SO_LISTEN_ADDR"},
 		{"public url", "SO_PUBLIC_URL", "ftp://x", "SO_PUBLIC_URL"},
 		{"plain http public url off loopback (finding 5)", "SO_PUBLIC_URL", "http://so.example.org", "SO_PUBLIC_URL"},
+		{"trusted proxy", "SO_TRUSTED_PROXIES", "10.0.0.0/8,not-an-address", "SO_TRUSTED_PROXIES"},
 		{"database url", "SO_DATABASE_URL", "mysql://u:hunter2@x/db", "SO_DATABASE_URL"},
 		{"minio endpoint", "SO_MINIO_ENDPOINT", "http://minio", "SO_MINIO_ENDPOINT"},
 		{"bucket", "SO_MINIO_BUCKET", "Bad_Bucket", "SO_MINIO_BUCKET"},

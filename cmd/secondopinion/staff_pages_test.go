@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"image"
 	"context"
 	"encoding/json"
+	"image"
 	"os"
 	"path/filepath"
 	"strconv"
