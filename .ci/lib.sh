@@ -4,6 +4,7 @@
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 AGE_VERSION=v1.3.2
+STATICCHECK_VERSION=v0.8.2
 
 so_log() { printf '==> %s\n' "$*" >&2; }
 so_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -60,6 +61,17 @@ so_age_cli() {
 	if [ ! -x "$b" ] || ! "$b" --version 2>/dev/null | grep -q "${AGE_VERSION#v}"; then
 		so_log "installing the age CLI $AGE_VERSION"
 		(cd / && go install "filippo.io/age/cmd/...@$AGE_VERSION") >&2 || so_die "go install age failed"
+	fi
+	echo "$b"
+}
+
+# so_staticcheck: staticcheck at a pinned version, run by make test (security review).
+so_staticcheck() {
+	local b
+	b="$(so_gobin)/staticcheck"
+	if [ ! -x "$b" ] || ! "$b" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+		so_log "installing staticcheck $STATICCHECK_VERSION"
+		(cd / && go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION") >&2 || so_die "go install staticcheck failed"
 	fi
 	echo "$b"
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lib/pq"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/secondopinion/secondopinion/internal/testenv"
@@ -83,8 +82,7 @@ func bulkLoad(b *testing.B, db *testenv.DB, n int64) {
 			b.Fatal(err)
 		}
 	}
-	es, err := tx.PrepareContext(ctx, pq.CopyIn("audit_entries", "seq", "recorded_at", "actor_id", "actor_role", "on_behalf_of",
-		"action", "object_type", "object_id", "case_id", "client_ip", "user_agent", "request_id", "outcome", "purpose", "reason"))
+	es, err := tx.PrepareContext(ctx, "COPY audit_entries (seq, recorded_at, actor_id, actor_role, on_behalf_of, action, object_type, object_id, case_id, client_ip, user_agent, request_id, outcome, purpose, reason) FROM STDIN")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +108,7 @@ func bulkLoad(b *testing.B, db *testenv.DB, n int64) {
 	if _, err := es.ExecContext(ctx); err != nil {
 		b.Fatal(err)
 	}
-	hs, err := tx.PrepareContext(ctx, pq.CopyIn("audit_hashes", "idx", "hash"))
+	hs, err := tx.PrepareContext(ctx, "COPY audit_hashes (idx, hash) FROM STDIN")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -47,6 +47,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // Errors. Each names one reason a request fails; wrap-aware callers use errors.Is.
@@ -354,7 +355,7 @@ func (s *Store) History(ctx context.Context, caseID string) ([]Consent, error) {
 	return cs, nil
 }
 
-func pqCode(err error) pq.ErrorCode {
+func pqCode(err error) pqerror.Code {
 	var e *pq.Error
 	if errors.As(err, &e) {
 		return e.Code

@@ -73,6 +73,6 @@ func (s *sealer) open(id string, m *Message, sealed []byte) error {
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return fmt.Errorf("mail: sealed params: %w", err)
 	}
-	m.Params = Params{Link: p.Link, ExpiresAt: p.ExpiresAt, Amount: p.Amount, Currency: p.Currency}
+	m.Params = Params(p)
 	return nil
 }

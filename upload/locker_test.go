@@ -260,7 +260,7 @@ func TestNewLockerFailsOnUnreachableDatabase(t *testing.T) {
 }
 
 func TestLockKeyIsStableAndDistinct(t *testing.T) {
-	if lockKey("a") != lockKey("a") {
+	if a1, a2 := lockKey("a"), lockKey("a"); a1 != a2 {
 		t.Fatal("lockKey is not deterministic")
 	}
 	seen := map[int64]string{}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -158,7 +157,7 @@ func bulkLoadAudit(ctx context.Context, ownerURL string, n int64) error {
 			return err
 		}
 	}
-	hashes, err := tx.PrepareContext(ctx, pq.CopyIn("audit_hashes", "idx", "hash"))
+	hashes, err := tx.PrepareContext(ctx, "COPY audit_hashes (idx, hash) FROM STDIN")
 	if err != nil {
 		return err
 	}
@@ -180,9 +179,7 @@ func bulkLoadAudit(ctx context.Context, ownerURL string, n int64) error {
 	if _, err := hashes.ExecContext(ctx); err != nil {
 		return err
 	}
-	entries, err := tx.PrepareContext(ctx, pq.CopyIn("audit_entries", "seq", "recorded_at", "actor_id", "actor_role",
-		"on_behalf_of", "action", "object_type", "object_id", "case_id", "client_ip", "user_agent", "request_id",
-		"outcome", "purpose", "reason"))
+	entries, err := tx.PrepareContext(ctx, "COPY audit_entries (seq, recorded_at, actor_id, actor_role, on_behalf_of, action, object_type, object_id, case_id, client_ip, user_agent, request_id, outcome, purpose, reason) FROM STDIN")
 	if err != nil {
 		return err
 	}
