@@ -168,18 +168,24 @@ func TestCheckpointerEveryNEntries(t *testing.T) {
 	w := NewWriter(db.Runtime, WriterConfig{Committed: cp.Committed, Logger: quiet()})
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cp.Run(ctx) }()
-
 	if _, err := cp.Checkpoint(ctx); !errors.Is(err, ErrEmptyLog) {
 		t.Fatalf("checkpoint of empty log: %v", err)
 	}
+	cp.last.Store(-1) // as new: Run's first pass below sets it to 0 again
+	done := make(chan error, 1)
+	go func() { done <- cp.Run(ctx) }()
 	logEntries := func(from, to int) {
 		for i := from; i < to; i++ {
 			if _, err := w.Log(ctx, sampleEntry(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	// Run's own first pass (the log still empty) must be over before entries come: a first
+	// pass that saw some of them would make a checkpoint of those, and the next would wait for
+	// Every entries more than that.
+	for deadline := time.Now().Add(10 * time.Second); cp.last.Load() != 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	logEntries(0, 10)
 	// Wait (bounded) for Run to have made a checkpoint of at least 10 entries and copied it
