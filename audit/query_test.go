@@ -8,12 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -358,38 +359,9 @@ func TestFHIRExportHasNoEmptyElements(t *testing.T) {
 			if err := dec.Decode(&v); err != nil {
 				t.Fatal(err)
 			}
-			if path := emptyElement(v, "$"); path != "" {
+			if path := testenv.EmptyJSONElement(v, "$"); path != "" {
 				t.Errorf("bundle=%v: empty element at %s", bundle, path)
 			}
 		}
 	}
-}
-
-// emptyElement is the path of the first empty string, object or array in v, "" when none.
-func emptyElement(v any, path string) string {
-	switch x := v.(type) {
-	case string:
-		if x == "" {
-			return path
-		}
-	case map[string]any:
-		if len(x) == 0 {
-			return path
-		}
-		for k, c := range x {
-			if p := emptyElement(c, path+"."+k); p != "" {
-				return p
-			}
-		}
-	case []any:
-		if len(x) == 0 {
-			return path
-		}
-		for i, c := range x {
-			if p := emptyElement(c, fmt.Sprintf("%s[%d]", path, i)); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
 }

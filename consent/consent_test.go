@@ -338,6 +338,9 @@ func TestFHIR(t *testing.T) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
+		if path := testenv.EmptyJSONElement(m, "$"); path != "" {
+			t.Errorf("%s: empty element at %s, which FHIR R4 forbids", c.status, path)
+		}
 		for _, k := range []string{"resourceType", "id", "status", "scope", "category", "patient", "dateTime", "performer", "policyRule", "provision", "sourceReference"} {
 			if _, ok := m[k]; !ok {
 				t.Fatalf("%s: missing %s in %s", c.status, k, b)
