@@ -13,7 +13,7 @@ ui: ## the pages' browser bundles (web/static/dist) from the locked npm packages
 run: build ## install and start PostgreSQL and MinIO under .data/, then serve on http://127.0.0.1:8080
 	bash .ci/dev.sh
 
-test: ## go vet, staticcheck and every test, against a throwaway PostgreSQL and MinIO
+test: ## go vet, staticcheck, gosec and every test, against a throwaway PostgreSQL and MinIO
 	bash .ci/test.sh
 
 bench: build ## the performance figures of DESIGN §11, as ratios measured in one run

@@ -12,7 +12,7 @@ type Code string
 // The codes, with the HTTP status the API answers them with.
 const (
 	EUnauthenticated    Code = "unauthenticated"     // 401: no valid session or token
-	EInvalidCredentials Code = "invalid_credentials" // 401: login, link or invitation refused (one answer for every reason)
+	EInvalidCredentials Code = "invalid_credentials" // #nosec G101 -- an error code, not a credential. 401: login, link or invitation refused (one answer for every reason)
 	ETOTPRequired       Code = "totp_required"       // 403: a staff subject without a passed second factor
 	EForbidden          Code = "forbidden"           // 403: visible case or document, action not allowed
 	ENotFound           Code = "not_found"           // 404: missing, or invisible to the caller: indistinguishable on purpose

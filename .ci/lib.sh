@@ -5,6 +5,7 @@
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 AGE_VERSION=v1.3.2
 STATICCHECK_VERSION=v0.8.2
+GOSEC_VERSION=v2.30.0
 
 so_log() { printf '==> %s\n' "$*" >&2; }
 so_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -72,6 +73,17 @@ so_staticcheck() {
 	if [ ! -x "$b" ] || ! "$b" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
 		so_log "installing staticcheck $STATICCHECK_VERSION"
 		(cd / && go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION") >&2 || so_die "go install staticcheck failed"
+	fi
+	echo "$b"
+}
+
+# so_gosec: gosec at a pinned version, run by make test (security review).
+so_gosec() {
+	local b
+	b="$(so_gobin)/gosec"
+	if [ ! -x "$b" ] || ! go version -m "$b" 2>/dev/null | grep -q "gosec/v2[[:space:]]*$GOSEC_VERSION"; then
+		so_log "installing gosec $GOSEC_VERSION"
+		(cd / && go install "github.com/securego/gosec/v2/cmd/gosec@$GOSEC_VERSION") >&2 || so_die "go install gosec failed"
 	fi
 	echo "$b"
 }

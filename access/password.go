@@ -54,7 +54,7 @@ func verifyPassword(encoded, password string) (bool, Argon2Params, error) {
 	if err != nil {
 		return false, p, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key))) // #nosec G115 -- the key length is 32
 	return subtle.ConstantTimeCompare(got, key) == 1, p, nil
 }
 
@@ -82,7 +82,7 @@ func decodeHash(s string) (Argon2Params, []byte, []byte, error) {
 		}
 		vals[i] = n
 	}
-	p = Argon2Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])}
+	p = Argon2Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2])} // #nosec G115 -- each value was parsed with bitSize 32 and is range-checked on the next line
 	if vals[2] < 1 || vals[2] > 16 || p.Time < 1 || p.Time > 16 || p.Memory < 8*uint32(p.Threads) || p.Memory > 1<<20 {
 		return p, nil, nil, errBadHash
 	}

@@ -277,7 +277,7 @@ func (o *Outbox) backoff(attempt int) time.Duration {
 		d *= 2
 	}
 	d = min(d, o.cfg.MaxBackoff)
-	return d - d/5 + mathrand.N(2*d/5+1)
+	return d - d/5 + mathrand.N(2*d/5+1) // #nosec G404 -- jitter of a retry delay, not a secret
 }
 
 // Pending counts the mails not yet sent nor given up: a gauge for the metrics.

@@ -43,14 +43,14 @@ func inspectZIP(r io.ReaderAt, size int64, lim inspectLimits) ([]string, *Reject
 		if unsafeZIPName(f.Name) || f.Mode()&fs.ModeSymlink != 0 {
 			return nil, unsafeArchive("the archive has an entry that could be written outside its folder when extracted (an absolute or parent path, a backslash, a control character or a symbolic link)")
 		}
-		if f.CompressedSize64 > uint64(size) {
+		if f.CompressedSize64 > uint64(size) { // #nosec G115 -- size is a document's length, never negative
 			return nil, unreadableArchive
 		}
 		if bomb(f.UncompressedSize64, f.CompressedSize64, lim) {
 			return nil, unsafeArchive("the archive has an entry that expands more than %d times (a \"zip bomb\")", lim.zipRatio)
 		}
 		if total += f.UncompressedSize64; total < f.UncompressedSize64 || total > lim.zipUncompressed {
-			return nil, unsafeArchive("the archive expands to more than %s", formatSize(int64(lim.zipUncompressed)))
+			return nil, unsafeArchive("the archive expands to more than %s", formatSize(int64(lim.zipUncompressed))) // #nosec G115 -- a configured limit of a few GiB
 		}
 		if f.Flags&0x1 != 0 {
 			flags = append(flags, FlagZIPEncrypted)
@@ -60,7 +60,7 @@ func inspectZIP(r io.ReaderAt, size int64, lim inspectLimits) ([]string, *Reject
 			flags = append(flags, FlagZIPNested)
 		}
 	}
-	if bomb(total, uint64(size), lim) {
+	if bomb(total, uint64(size), lim) { // #nosec G115 -- size is a document's length, never negative
 		return nil, unsafeArchive("the archive expands more than %d times (a \"zip bomb\")", lim.zipRatio)
 	}
 	return flags, nil

@@ -53,7 +53,7 @@ func (p *partBuffer) seal(s *vault.Sealer, first uint64, final bool) ([]byte, er
 	sealRange := func(from, to int) error {
 		for j := from; j < to; j++ {
 			off, l := p.chunk(j)
-			if _, err := s.Seal(p.b[off:off], first+uint64(j), p.b[off:off+l], final && j == chunks-1); err != nil {
+			if _, err := s.Seal(p.b[off:off], first+uint64(j), p.b[off:off+l], final && j == chunks-1); err != nil { // #nosec G115 -- chunk counters are never negative
 				return err
 			}
 		}

@@ -89,7 +89,7 @@ func (u *storeUpload) flush(ctx context.Context, stream *vault.Sealer, p *partBu
 	if before.plainKnown() && rec.plainKnown() && !before.same(rec) {
 		return p, u.diverged(ctx, num) // known before sealing: the plaintext differs
 	}
-	sealed, err := p.seal(stream, uint64(num-1)*uint64(u.row.ChunksPerPart), final)
+	sealed, err := p.seal(stream, uint64(num-1)*uint64(u.row.ChunksPerPart), final) // #nosec G115 -- part numbers start at 1
 	if err != nil {
 		return p, err
 	}

@@ -286,7 +286,7 @@ func (b *bench) uploads(ctx context.Context) (docID, plainKey string, err error)
 	b.printf("upload of %s\n", fmtSize(size))
 	b.printf("    tus client (both tus servers): a creation POST, then PATCH requests of %s, in sequence\n", fmtSize(b.sz.chunk))
 	b.printf("    minio-go PutObject: the service's client settings (static V4 credentials, plain HTTP), DisableContentSha256\n")
-	b.printf("      (UNSIGNED-PAYLOAD, as the service's parts), PartSize %s, parts sent in sequence from the stream, no MD5\n", fmtSize(int64(b.sz.partSize)))
+	b.printf("      (UNSIGNED-PAYLOAD, as the service's parts), PartSize %s, parts sent in sequence from the stream, no MD5\n", fmtSize(int64(b.sz.partSize))) // #nosec G115 -- a part size of a few MiB
 	b.printf("    tusd s3store: its defaults (50 MiB parts buffered in temporary files, 10 part uploads at a time),\n")
 	b.printf("      DisableContentHashes (UNSIGNED-PAYLOAD), AWS SDK checksums only when required\n")
 
@@ -496,7 +496,7 @@ func (b *bench) proxiedGet(ctx context.Context, key string, size int64, buf []by
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // #nosec G112 -- a loopback proxy of the benchmark, for one measured download
 		obj, _, _, err := minio.Core{Client: b.mc}.GetObject(r.Context(), b.bucket, key, minio.GetObjectOptions{})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)

@@ -189,7 +189,7 @@ func Binary(t testing.TB, name string) string {
 		}
 	}
 	p := filepath.Join(gopath, "bin", name)
-	if _, err := os.Stat(p); err == nil {
+	if _, err := os.Stat(p); err == nil { // #nosec G703 -- a path under the test's own temporary directory
 		return p
 	}
 	if p, err := exec.LookPath(name); err == nil {
@@ -237,7 +237,7 @@ func StartMinIO(t testing.TB) *MinIOProcess {
 // Start starts the server and waits until it answers.
 func (p *MinIOProcess) Start() {
 	p.t.Helper()
-	cmd := exec.Command(p.bin, "server", "--quiet", "--address", p.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", FreePort(p.t)), p.dir)
+	cmd := exec.Command(p.bin, "server", "--quiet", "--address", p.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", FreePort(p.t)), p.dir) // #nosec G204 -- tests start the MinIO binary they found
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+p.AccessKey, "MINIO_ROOT_PASSWORD="+p.SecretKey, "MINIO_BROWSER=off")
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start minio: %v", err)
