@@ -475,7 +475,7 @@ func (c *Cases) lock(ctx context.Context, caseID, op string, states ...so.CaseSt
 		err = so.StateError(cs.Status)
 	}
 	if err != nil {
-		tx.Rollback()
+		tx.Rollback() // #nosec G104 -- rolls back after an error already returned
 		return nil, Case{}, err
 	}
 	return tx, cs, nil

@@ -83,7 +83,7 @@ func (b *pdfInflateBudget) scan(r io.ReaderAt, start, size int64, found *pdfFind
 			return
 		}
 		if c != '\r' && c != '\n' {
-			br.UnreadByte()
+			br.UnreadByte() // #nosec G104 -- follows a successful ReadByte
 			break
 		}
 	}

@@ -107,7 +107,7 @@ func NewLocker(ctx context.Context, db *sql.DB, connStr string, logger *slog.Log
 		err = ctx.Err()
 	}
 	if err != nil {
-		l.listener.Close()
+		l.listener.Close() // #nosec G104 -- closing at shutdown or after use; nothing to do about a failure
 		return nil, fmt.Errorf("upload: lock listener: %w", err)
 	}
 	l.wg.Add(2)
@@ -246,7 +246,7 @@ func (lk *pgLock) Lock(ctx context.Context, requestRelease func()) error {
 			return nil
 		}
 		_, err = conn.ExecContext(ctx, `SELECT pg_notify($1, $2)`, lockChannel, strconv.FormatInt(lk.key, 10))
-		conn.Close()
+		conn.Close() // #nosec G104 -- closing at shutdown or after use; nothing to do about a failure
 		if err != nil && ctx.Err() == nil {
 			l.logger.Warn("upload lock release request failed", "error", err)
 		}
@@ -331,6 +331,6 @@ func (lk *pgLock) Unlock() error {
 
 // discardConn closes conn's session instead of returning it to the pool.
 func discardConn(conn *sql.Conn) {
-	conn.Raw(func(any) error { return driver.ErrBadConn })
-	conn.Close()
+	conn.Raw(func(any) error { return driver.ErrBadConn }) // #nosec G104 -- marks a pooled connection bad so that it is dropped
+	conn.Close()                                           // #nosec G104 -- closing at shutdown or after use; nothing to do about a failure
 }

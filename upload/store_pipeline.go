@@ -192,7 +192,7 @@ func (u *storeUpload) recordSealed(ctx context.Context, num int, rec sealRecord)
 
 // diverged erases an upload whose part num was resent with other bytes.
 func (u *storeUpload) diverged(ctx context.Context, num int) error {
-	u.settleAll()
+	u.settleAll() // #nosec G104 -- best effort on the error path; the error returned is the first one
 	u.s.log.WarnContext(ctx, "upload resent other bytes for a part already sealed", "upload", u.row.ID, "part", num)
 	u.eraseAfter(ctx)
 	return errStoreDiverged

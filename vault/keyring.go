@@ -34,7 +34,7 @@ func GenerateKEK(path string) (recipient string, err error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
+		os.Remove(path) // #nosec G104 -- removes a partly written file on an error already returned
 		return "", fmt.Errorf("vault: write KEK file: %w", err)
 	}
 	return recipient, nil

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -92,7 +93,10 @@ func (s *Server) staffIssueToken(c *gin.Context) {
 	var t struct {
 		Token string `json:"token"`
 	}
-	json.Unmarshal(a.Body, &t)
+	if err := json.Unmarshal(a.Body, &t); err != nil || t.Token == "" {
+		s.pageError(c, fmt.Errorf("issue token: the API's answer has no token: %v", err))
+		return
+	}
 	s.renderAdmin(c, nil, t.Token)
 }
 

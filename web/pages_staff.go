@@ -86,7 +86,10 @@ func (s *Server) staffTOTPBegin(c *gin.Context) {
 		return
 	}
 	var e struct{ Secret, URI string }
-	json.Unmarshal(a.Body, &e)
+	if err := json.Unmarshal(a.Body, &e); err != nil {
+		s.pageError(c, err)
+		return
+	}
 	s.renderTOTP(c, p, http.StatusOK, e.Secret, e.URI)
 }
 

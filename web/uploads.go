@@ -130,7 +130,7 @@ func (e *expirationWriter) WriteHeader(code int) {
 			e.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			e.Header().Del("Content-Length")
 			e.ResponseWriter.WriteHeader(code)
-			io.WriteString(e.ResponseWriter, "internal error; quote request id "+meta.ID+" to support\n")
+			io.WriteString(e.ResponseWriter, "internal error; quote request id "+meta.ID+" to support\n") // #nosec G104 -- the answer to a client that may be gone
 			return
 		}
 	}

@@ -30,10 +30,10 @@ func openAccess(ctx context.Context, cfg Config, logger *slog.Logger) (svc *acce
 		return nil, nil, fmt.Errorf("database (SO_DATABASE_URL): %w", err)
 	}
 	if err := m.buildDomain(); err != nil {
-		m.db.Close()
+		m.db.Close() // #nosec G104 -- closing at shutdown or after use; nothing to do about a failure
 		return nil, nil, err
 	}
-	return m.access, func() { m.db.Close() }, nil
+	return m.access, func() { m.db.Close() }, nil // #nosec G104 -- closing at shutdown or after use; nothing to do about a failure
 }
 
 // flags parses args for the subcommand name; every flag is required unless its default is set.

@@ -174,9 +174,9 @@ func (b *bench) header(ctx context.Context) {
 	b.printf("machine: %d CPUs (%s), %s; load average %s at the start\n", runtime.NumCPU(), cpuModel(), runtime.Version(), loadAverage())
 	if db, err := sql.Open("postgres", b.db.ownerURL); err == nil {
 		var version, fsync, syncCommit string
-		db.QueryRowContext(ctx, `SELECT split_part(version(), ' on ', 1), current_setting('fsync'), current_setting('synchronous_commit')`).
-			Scan(&version, &fsync, &syncCommit)
-		db.Close()
+		db.QueryRowContext(ctx, `SELECT split_part(version(), ' on ', 1), current_setting('fsync'), current_setting('synchronous_commit')`). // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+																			Scan(&version, &fsync, &syncCommit)
+		db.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 		b.printf("database: %s (fsync %s, synchronous_commit %s)\n", version, fsync, syncCommit)
 	}
 	b.printf("object storage: MinIO at %s over plain HTTP; clients sign with UNSIGNED-PAYLOAD (no SHA-256 of bodies)\n\n", b.m.endpoint)
@@ -198,7 +198,7 @@ func (b *bench) cleanup() {
 	}
 	if b.bucket != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		b.mc.RemoveBucketWithOptions(ctx, b.bucket, minio.RemoveBucketOptions{ForceDelete: true})
+		b.mc.RemoveBucketWithOptions(ctx, b.bucket, minio.RemoveBucketOptions{ForceDelete: true}) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 		cancel()
 	}
 	if b.db != nil {
@@ -315,7 +315,7 @@ func (b *bench) uploads(ctx context.Context) (docID, plainKey string, err error)
 	if err != nil {
 		return "", "", err
 	}
-	b.mc.RemoveObject(ctx, b.bucket, plainKey+"-5m", minio.RemoveObjectOptions{})
+	b.mc.RemoveObject(ctx, b.bucket, plainKey+"-5m", minio.RemoveObjectOptions{}) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 
 	b.progress("tus upload of the same bytes to tusd's s3store")
 	s3, s3CPU, err := b.s3storeUpload(ctx, src)
@@ -400,8 +400,8 @@ func (b *bench) s3storeUpload(ctx context.Context, src source) (time.Duration, c
 	if err != nil || st.Size != src.size {
 		return 0, usage, fmt.Errorf("s3store object %s: %d bytes of %d (%v)", key, st.Size, src.size, err)
 	}
-	b.mc.RemoveObject(ctx, b.bucket, key, minio.RemoveObjectOptions{})
-	b.mc.RemoveObject(ctx, b.bucket, key+".info", minio.RemoveObjectOptions{})
+	b.mc.RemoveObject(ctx, b.bucket, key, minio.RemoveObjectOptions{})         // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	b.mc.RemoveObject(ctx, b.bucket, key+".info", minio.RemoveObjectOptions{}) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	return d, usage, nil
 }
 
@@ -464,7 +464,7 @@ func (b *bench) downloads(ctx context.Context, docID, plainKey string) error {
 	if err != nil {
 		return err
 	}
-	b.mc.RemoveObject(ctx, b.bucket, plainKey, minio.RemoveObjectOptions{})
+	b.mc.RemoveObject(ctx, b.bucket, plainKey, minio.RemoveObjectOptions{}) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	b.progress("decrypting %s in memory, nothing sent: what decryption alone costs here", fmtSize(size/4))
 	dec, err := b.decryptCPU(ctx, size/4)
 	if err != nil {
@@ -504,7 +504,7 @@ func (b *bench) proxiedGet(ctx context.Context, key string, size int64, buf []by
 		}
 		defer obj.Close()
 		w.Header().Set("Content-Length", fmt.Sprint(size))
-		io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{obj}, make([]byte, 1<<20))
+		io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{obj}, make([]byte, 1<<20)) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -718,7 +718,7 @@ func (b *bench) opens(ctx context.Context) error {
 	b.svc.vars["SO_DOCUMENT_CACHE_MIB"] = "0"
 	defer func() {
 		delete(b.svc.vars, "SO_DOCUMENT_CACHE_MIB")
-		b.svc.restart(ctx)
+		b.svc.restart(ctx) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	}()
 	if err := b.svc.restart(ctx); err != nil {
 		return err
@@ -855,7 +855,7 @@ func (b *bench) table() {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.name, f.value, target, result)
 	}
-	tw.Flush()
+	tw.Flush() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 }
 
 func ratio(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }

@@ -48,7 +48,7 @@ func (b *bench) casePage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	resp.Body.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
 		if strings.HasPrefix(c.Name, "__Host-") {
@@ -67,7 +67,7 @@ func (b *bench) casePage(ctx context.Context) error {
 			return 0, err
 		}
 		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp.Body.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 		d := time.Since(start)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			return 0, fmt.Errorf("case page: %s %v", resp.Status, err)

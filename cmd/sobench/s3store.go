@@ -78,7 +78,7 @@ func serveS3Store(ctx context.Context, args []string, stdout io.Writer) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 20 * time.Second}
 	go func() {
 		<-ctx.Done()
-		srv.Close()
+		srv.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -109,14 +109,14 @@ func startS3Store(ctx context.Context, bucket, tmp string, logs io.Writer) (*s3s
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+		cmd.Process.Kill() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+		cmd.Wait()         // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 		return nil, fmt.Errorf("tusd-s3store did not start: %w", err)
 	}
 	return &s3storeProc{cmd: cmd, addr: strings.TrimSpace(line)}, nil
 }
 
 func (p *s3storeProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
+	p.cmd.Process.Signal(syscall.SIGTERM) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	p.cmd.Wait()                          // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 }

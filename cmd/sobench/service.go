@@ -99,9 +99,9 @@ func (d *benchDB) drop() {
 	defer a.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a.ExecContext(ctx, `DROP DATABASE IF EXISTS `+d.name+` WITH (FORCE)`)
-	a.ExecContext(ctx, `DROP ROLE IF EXISTS `+d.runtime)
-	a.ExecContext(ctx, `DROP ROLE IF EXISTS `+d.owner)
+	a.ExecContext(ctx, `DROP DATABASE IF EXISTS `+d.name+` WITH (FORCE)`) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	a.ExecContext(ctx, `DROP ROLE IF EXISTS `+d.runtime)                  // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	a.ExecContext(ctx, `DROP ROLE IF EXISTS `+d.owner)                    // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 }
 
 // service is `secondopinion serve` as its own process, configured by vars.
@@ -213,11 +213,11 @@ func (s *service) start(ctx context.Context) error {
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})
 	exited := s.exited
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { cmd.Wait(); close(exited) }() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		resp, err := http.Get("http://" + s.addr + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			resp.Body.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -240,11 +240,11 @@ func (s *service) stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Process.Signal(syscall.SIGTERM) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	select {
 	case <-s.exited:
 	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
+		s.cmd.Process.Kill() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 		<-s.exited
 	}
 	s.cmd = nil

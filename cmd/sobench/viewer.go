@@ -62,7 +62,7 @@ func (b *bench) pdfViewer(ctx context.Context) error {
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		json.Unmarshal(sc.Bytes(), &res)
+		json.Unmarshal(sc.Bytes(), &res) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	}
 	if res.Error != "" || len(res.Result.Ms) == 0 {
 		return fmt.Errorf("bench-viewer.mjs: %s", res.Error)
@@ -102,7 +102,7 @@ func (b *bench) postUpload(ctx context.Context, body []byte, meta map[string]str
 	if err != nil {
 		return "", err
 	}
-	resp.Body.Close()
+	resp.Body.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-Offset") != strconv.Itoa(len(body)) {
 		return "", fmt.Errorf("upload: %s, offset %s", resp.Status, resp.Header.Get("Upload-Offset"))
 	}

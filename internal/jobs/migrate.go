@@ -67,10 +67,10 @@ func releaseLock(conn *sql.Conn, locked bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(migrateLockKey)); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
+			conn.Raw(func(any) error { return driver.ErrBadConn }) // #nosec G104 -- marks a pooled connection bad so that it is dropped
 		}
 	}
-	conn.Close()
+	conn.Close() // #nosec G104 -- closing at shutdown or after use; nothing to do about a failure
 }
 
 // Pending returns River's migrations not yet applied to db, as "river/NNN_name"; none when
@@ -148,7 +148,7 @@ func grantRuntime(ctx context.Context, conn *sql.Conn) error {
 	for rows.Next() {
 		var priv, object string
 		if err := rows.Scan(&priv, &object); err != nil {
-			rows.Close()
+			rows.Close() // #nosec G104 -- rows were read to the end; Err was checked
 			return fmt.Errorf("jobs: grant: list River's objects: %w", err)
 		}
 		grants = append(grants, "GRANT "+priv+object+" TO "+pq.QuoteIdentifier(RuntimeRole))

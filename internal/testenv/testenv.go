@@ -122,10 +122,10 @@ func NewEmptyDB(t testing.TB) *DB {
 
 func (d *DB) drop(owner, runtime string) {
 	if d.Owner != nil {
-		d.Owner.Close()
+		d.Owner.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	}
 	if d.Runtime != nil {
-		d.Runtime.Close()
+		d.Runtime.Close() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	}
 	a, err := sql.Open("postgres", d.admin)
 	if err != nil {
@@ -134,9 +134,9 @@ func (d *DB) drop(owner, runtime string) {
 	defer a.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, d.Name))
-	a.ExecContext(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, runtime))
-	a.ExecContext(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, owner))
+	a.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, d.Name)) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	a.ExecContext(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, runtime))                 // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	a.ExecContext(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, owner))                   // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 }
 
 // MinIO is a fresh bucket on the test MinIO server.
@@ -165,7 +165,7 @@ func NewBucket(t testing.TB) *MinIO {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		m.Client.RemoveBucketWithOptions(ctx, m.Bucket, minio.RemoveBucketOptions{ForceDelete: true})
+		m.Client.RemoveBucketWithOptions(ctx, m.Bucket, minio.RemoveBucketOptions{ForceDelete: true}) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	})
 	return m
 }
@@ -262,7 +262,7 @@ func (p *MinIOProcess) Stop() {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
+	p.cmd.Process.Kill() // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+	p.cmd.Wait()         // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
 	p.cmd = nil
 }
