@@ -208,6 +208,7 @@ func storeRandomHex(n int) string {
 // document key, the age header and the multipart upload; the object key is random.
 func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	if info.IsPartial || info.IsFinal {
+		// Concatenation is off by design (DESIGN §4: chunks are sealed in order); tus answers 501.
 		return nil, handler.ErrNotImplemented
 	}
 	limit := info.Size

@@ -217,7 +217,7 @@ func (u *storeUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
 // GetReader implements handler.Upload. Downloads have their own, access-controlled
 // route: the tus handler must run with DisableDownload.
 func (u *storeUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
-	return nil, handler.ErrNotImplemented
+	return nil, handler.ErrNotImplemented // by design: tus never serves plaintext (501)
 }
 
 // WriteChunk implements handler.Upload. The tail and src are sealed into whole parts;

@@ -122,7 +122,7 @@ type casePage struct {
 // step is one line of the case's timeline.
 type step struct {
 	Name  string // message id
-	State string // done, current, todo
+	State string // done, current, upcoming
 	At    *time.Time
 	Due   *time.Time // for the current step: when we will answer
 }
@@ -240,7 +240,7 @@ func timeline(d cases.Detail) []step {
 		case i == idx:
 			s.State = "current"
 		default:
-			s.State, s.At = "todo", nil
+			s.State, s.At = "upcoming", nil
 		}
 		if s.State == "current" {
 			switch st {

@@ -87,13 +87,13 @@ func TestTimeline(t *testing.T) {
 		due  *time.Time
 	}{
 		{"draft", cases.Case{Status: so.StatusDraft, CreatedAt: at},
-			"draft:current submitted:todo triage:todo awaiting_payment:todo in_review:todo report_released:todo closed:todo", nil},
+			"draft:current submitted:upcoming triage:upcoming awaiting_payment:upcoming in_review:upcoming report_released:upcoming closed:upcoming", nil},
 		{"submitted", cases.Case{Status: so.StatusSubmitted, CreatedAt: at, SubmittedAt: &at, TriageDueAt: &due},
-			"draft:done submitted:current triage:todo awaiting_payment:todo in_review:todo report_released:todo closed:todo", &due},
+			"draft:done submitted:current triage:upcoming awaiting_payment:upcoming in_review:upcoming report_released:upcoming closed:upcoming", &due},
 		{"documents requested is the check", cases.Case{Status: so.StatusDocumentsRequested, CreatedAt: at, SubmittedAt: &at},
-			"draft:done submitted:done triage:current awaiting_payment:todo in_review:todo report_released:todo closed:todo", nil},
+			"draft:done submitted:done triage:current awaiting_payment:upcoming in_review:upcoming report_released:upcoming closed:upcoming", nil},
 		{"in review", cases.Case{Status: so.StatusInReview, CreatedAt: at, SubmittedAt: &at, ReportDueAt: &due},
-			"draft:done submitted:done triage:done awaiting_payment:done in_review:current report_released:todo closed:todo", &due},
+			"draft:done submitted:done triage:done awaiting_payment:done in_review:current report_released:upcoming closed:upcoming", &due},
 		{"withdrawn", cases.Case{Status: so.StatusWithdrawn, CreatedAt: at, SubmittedAt: &at},
 			"draft:done submitted:done withdrawn:current", nil},
 	} {
