@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -48,10 +49,11 @@ type ListOptions struct {
 // List returns the cases s may read (access.ReadableCases), filtered and ordered by opt, each
 // as s may see it (see View).
 func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]View, error) {
-	scope := access.ReadableCases(s)
 	now := c.Now()
-	var where []string
-	var args []any
+	where, args, ok := scopeWhere(access.ReadableCases(s))
+	if !ok {
+		return []View{}, nil
+	}
 	var nowRef string
 	nowArg := func() string { // the placeholder of now, added to args once
 		if nowRef == "" {
@@ -59,18 +61,6 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 			nowRef = fmt.Sprintf("$%d", len(args))
 		}
 		return nowRef
-	}
-	switch {
-	case scope.All:
-	case scope.OwnerID != "":
-		args = append(args, scope.OwnerID)
-		where = append(where, fmt.Sprintf("owner_id = $%d", len(args)))
-	case scope.ReviewerID != "":
-		args = append(args, scope.ReviewerID)
-		where = append(where, fmt.Sprintf("id IN (SELECT case_id FROM assignments WHERE reviewer_id = $%d)", len(args)),
-			"status NOT IN ('withdrawn', 'refunded')") // access.ReviewerClosed
-	default:
-		return []View{}, nil
 	}
 	if opt.Status != "" {
 		args = append(args, string(opt.Status))
@@ -132,6 +122,53 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 		minimize(s, out[i].Case)
 	}
 	return out, nil
+}
+
+// scopeWhere is the condition of the cases a scope reads, with its arguments; ok is false
+// when it reads none.
+func scopeWhere(scope access.CaseScope) (where []string, args []any, ok bool) {
+	switch {
+	case scope.All:
+	case scope.OwnerID != "":
+		args = append(args, scope.OwnerID)
+		where = append(where, fmt.Sprintf("owner_id = $%d", len(args)))
+	case scope.ReviewerID != "":
+		args = append(args, scope.ReviewerID)
+		where = append(where, fmt.Sprintf("id IN (SELECT case_id FROM assignments WHERE reviewer_id = $%d)", len(args)),
+			"status NOT IN ('withdrawn', 'refunded')") // access.ReviewerClosed
+	default:
+		return nil, nil, false
+	}
+	return where, args, true
+}
+
+// Counts is how many of the cases s may read are in each state, and how many are overdue:
+// the queue's summary, counted by the database rather than by listing every case.
+func (c *Cases) Counts(ctx context.Context, s access.Subject) (map[so.CaseStatus]int, int, error) {
+	where, args, ok := scopeWhere(access.ReadableCases(s))
+	counts := map[so.CaseStatus]int{}
+	if !ok {
+		return counts, 0, nil
+	}
+	args = append(args, c.Now())
+	q := `SELECT status, count(*) AS n, count(*) FILTER (WHERE ` + overdueSQL(fmt.Sprintf("$%d", len(args))) + `) AS overdue FROM cases`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	var rows []struct {
+		Status  string `db:"status"`
+		N       int    `db:"n"`
+		Overdue int    `db:"overdue"`
+	}
+	if err := c.db.SelectContext(ctx, &rows, q+" GROUP BY status", args...); err != nil {
+		return nil, 0, fmt.Errorf("count cases: %w", err)
+	}
+	overdue := 0
+	for _, r := range rows {
+		counts[so.CaseStatus(r.Status)] = r.N
+		overdue += r.Overdue
+	}
+	return counts, overdue, nil
 }
 
 // minimize removes from a case what the subject's role has no need for: the DPO handles

@@ -73,26 +73,35 @@ func (s *Server) authorizeAdmin(c *gin.Context) bool {
 	return true
 }
 
-// GET /api/v1/accounts: every account (admin).
-func (s *Server) listAccounts(c *gin.Context) {
+// adminRead answers an admin listing as {key: list}: authorized, audited as the admin's read
+// of objectType (accounts.read), then fetched.
+func (s *Server) adminRead(c *gin.Context, objectType, key string, fetch func(context.Context) (any, error)) {
 	if !s.authorizeAdmin(c) {
 		return
 	}
-	if err := s.record(c, entryFor(c, audit.ActionAccountsRead, "account", "", "")); err != nil {
+	if err := s.record(c, entryFor(c, audit.ActionAccountsRead, objectType, "", "")); err != nil {
 		s.fail(c, err)
 		return
 	}
-	list, err := s.cfg.Accounts.List(c.Request.Context())
+	list, err := fetch(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	out := make([]accountView, len(list))
-	for i, a := range list {
-		out[i] = viewOfAccount(a)
-	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"accounts": out})
+	c.JSON(http.StatusOK, gin.H{key: list})
+}
+
+// GET /api/v1/accounts: every account (admin).
+func (s *Server) listAccounts(c *gin.Context) {
+	s.adminRead(c, "account", "accounts", func(ctx context.Context) (any, error) {
+		list, err := s.cfg.Accounts.List(ctx)
+		out := make([]accountView, len(list))
+		for i, a := range list {
+			out[i] = viewOfAccount(a)
+		}
+		return out, err
+	})
 }
 
 // POST /api/v1/accounts {email, role, name}: a new account (admin). Staff then get a password
@@ -170,20 +179,7 @@ func (s *Server) accountAction(action string) gin.HandlerFunc {
 
 // GET /api/v1/tokens: the API tokens, valid or recently ended, never their secrets (admin).
 func (s *Server) listTokens(c *gin.Context) {
-	if !s.authorizeAdmin(c) {
-		return
-	}
-	if err := s.record(c, entryFor(c, audit.ActionAccountsRead, "token", "", "")); err != nil {
-		s.fail(c, err)
-		return
-	}
-	list, err := s.cfg.APITokens.List(c.Request.Context())
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"tokens": list})
+	s.adminRead(c, "token", "tokens", func(ctx context.Context) (any, error) { return s.cfg.APITokens.List(ctx) })
 }
 
 // POST /api/v1/tokens {email, ttl}: a token for an account, shown once (admin). ttl is a Go
@@ -238,20 +234,7 @@ func (s *Server) revokeToken(c *gin.Context) {
 // GET /api/v1/keys: the key-encryption keys, which one wraps, how many document keys each
 // wraps (admin); never a secret.
 func (s *Server) listKeys(c *gin.Context) {
-	if !s.authorizeAdmin(c) {
-		return
-	}
-	if err := s.record(c, entryFor(c, audit.ActionAccountsRead, "kek", "", "")); err != nil {
-		s.fail(c, err)
-		return
-	}
-	list, err := s.cfg.Keys.KEKs(c.Request.Context())
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"keys": list})
+	s.adminRead(c, "kek", "keys", func(ctx context.Context) (any, error) { return s.cfg.Keys.KEKs(ctx) })
 }
 
 // PasswordLinks mails one-time links to choose a password and redeems them: *access.PasswordLinks.

@@ -20,6 +20,7 @@ import (
 type CaseStore interface {
 	Create(ctx context.Context, owner access.Subject, in cases.CreateInput) (cases.Case, error)
 	List(ctx context.Context, s access.Subject, opt cases.ListOptions) ([]cases.View, error)
+	Counts(ctx context.Context, s access.Subject) (byStatus map[so.CaseStatus]int, overdue int, err error)
 	View(ctx context.Context, s access.Subject, id string) (cases.View, error)
 	ViewOf(ctx context.Context, s access.Subject, cs cases.Case) (cases.View, error)
 	Detail(ctx context.Context, s access.Subject, id string) (cases.Detail, error)

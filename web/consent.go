@@ -32,6 +32,15 @@ type ConsentStore interface {
 // fallbackFormLanguage is the form language used when none exists in the case's language.
 const fallbackFormLanguage = "en"
 
+// consentForm is the newest consent form in the case's language, else in English.
+func (s *Server) consentForm(ctx context.Context, lang so.Language) (consent.Form, error) {
+	form, err := s.cfg.Consents.LatestForm(ctx, string(lang))
+	if errors.Is(err, consent.ErrNotFound) {
+		form, err = s.cfg.Consents.LatestForm(ctx, fallbackFormLanguage)
+	}
+	return form, err
+}
+
 // fhirJSON is the media type of FHIR resources in JSON.
 const fhirJSON = "application/fhir+json"
 
@@ -147,10 +156,7 @@ func (s *Server) signConsent(c *gin.Context) {
 		s.fail(c, invalid("signer_name", "is required: the signer's full name as typed"))
 		return
 	}
-	form, err := s.cfg.Consents.LatestForm(ctx, string(cs.Language))
-	if errors.Is(err, consent.ErrNotFound) {
-		form, err = s.cfg.Consents.LatestForm(ctx, fallbackFormLanguage)
-	}
+	form, err := s.consentForm(ctx, cs.Language)
 	if err != nil {
 		s.fail(c, err)
 		return

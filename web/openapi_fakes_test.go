@@ -69,6 +69,10 @@ func (fakeCases) Create(context.Context, access.Subject, cases.CreateInput) (cas
 	return draftCase(), nil
 }
 
+func (fakeCases) Counts(context.Context, access.Subject) (map[so.CaseStatus]int, int, error) {
+	return map[so.CaseStatus]int{}, 0, nil
+}
+
 func (fakeCases) List(context.Context, access.Subject, cases.ListOptions) ([]cases.View, error) {
 	c := fullCase()
 	return []cases.View{{ID: c.ID, Status: c.Status, Case: &c},

@@ -493,7 +493,7 @@ func (s *Server) staticFiles() http.Handler {
 	})
 }
 
-// bundleBuilt reports whether the upload bundle is in the binary.
+// bundleBuilt reports whether the browser bundles are in the binary (asked once, in New).
 func bundleBuilt() bool {
 	_, err := fs.Stat(staticFS, "static/dist/uploader.js")
 	return err == nil

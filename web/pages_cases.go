@@ -352,11 +352,7 @@ type consentPage struct {
 }
 
 func (s *Server) renderConsent(c *gin.Context, cp casePage, a *apiAnswer) {
-	ctx := c.Request.Context()
-	form, err := s.cfg.Consents.LatestForm(ctx, string(cp.Language))
-	if errors.Is(err, consent.ErrNotFound) {
-		form, err = s.cfg.Consents.LatestForm(ctx, fallbackFormLanguage)
-	}
+	form, err := s.consentForm(c.Request.Context(), cp.Language)
 	if err != nil {
 		s.pageError(c, err)
 		return

@@ -109,7 +109,7 @@ func (s *Server) pageUpload(c *gin.Context) {
 		return
 	}
 	p := s.newPage(c, "page.upload.title", cp.Language)
-	up := uploadPage{CaseID: cp.ID, Kinds: uploadKinds(subjectOf(c), cp.Missing), Built: bundleBuilt(),
+	up := uploadPage{CaseID: cp.ID, Kinds: uploadKinds(subjectOf(c), cp.Missing), Built: s.bundle,
 		Lang: p.L.Lang, Open: cp.CanUpload, Back: "/cases/" + cp.ID}
 	if subjectOf(c).Role == so.RoleReviewer { // the specialist's report, while in review
 		up.Open, up.Back, up.Chosen = cp.Status == so.StatusInReview, "/staff/cases/"+cp.ID, so.KindReport
@@ -142,7 +142,7 @@ func (s *Server) pagePhysician(c *gin.Context) {
 	}
 	open := s.cfg.Policy.Authorize(ctx, subj, access.ActionDocumentUpload, caseID) == nil
 	p := s.newPage(c, "page.physician.title", "")
-	p.Data = uploadPage{CaseID: caseID, Kinds: uploadKinds(subj, nil), Chosen: so.KindCoverLetter, Built: bundleBuilt(),
+	p.Data = uploadPage{CaseID: caseID, Kinds: uploadKinds(subj, nil), Chosen: so.KindCoverLetter, Built: s.bundle,
 		Lang: p.L.Lang, Docs: docs, Open: open}
 	s.render(c, http.StatusOK, "physician", p)
 }

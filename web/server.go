@@ -85,6 +85,7 @@ type Server struct {
 	handler http.Handler
 	m       *metrics
 	pages   *pages
+	bundle  bool // the browser bundles are embedded
 }
 
 // New builds the server and its route table.
@@ -100,7 +101,8 @@ func New(cfg Config) *Server {
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a bug caught by every test
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry), pages: p}
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), m: newMetrics(cfg.Registry), pages: p,
+		bundle: bundleBuilt()}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
 	// The client address (throttles, audit entries, consent signatures) is the TCP peer's,
