@@ -40,6 +40,23 @@ run(async (browser) => {
   await screenshot(page, 'physician');
   await axeCheck(page, 'physician page');
   await assertNoCSPViolation(page, 'physician page');
+  // The physician's page in every language, on a desk and on a phone.
+  for (const lang of ['it', 'es', 'en']) {
+    await chooseLanguage(page, lang);
+    for (const width of [1280, 360]) {
+      await page.setViewportSize({ width, height: 900 });
+      const where = `physician page (${lang}, ${width} px)`;
+      check(await page.locator('html').getAttribute('lang') === lang, `${where}: not in ${lang}`);
+      check(await page.getByText(/\bpage\.[a-z_]+\.[a-z_.]+/).count() === 0, `${where}: a message id is shown`);
+      if (width === 360) {
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        check(overflow <= 0, `${where}: ${overflow} px of horizontal scrolling`);
+      }
+      await axeCheck(page, where);
+      await assertNoCSPViolation(page, where);
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // Nothing else: not the case page, not the other case, not the patient's documents.
   const denied = {};
