@@ -68,15 +68,18 @@ type TokenInfo struct {
 	CreatedAt time.Time  `db:"created_at" json:"created_at"`
 	ExpiresAt time.Time  `db:"expires_at" json:"expires_at"`
 	RevokedAt *time.Time `db:"revoked_at" json:"revoked_at,omitempty"`
+	Expired   bool       `db:"expired" json:"expired"` // past its expiry, as of the listing
 }
 
 // List returns the API tokens that are still valid or ended in the last 30 days, newest first.
 func (t *Tokens) List(ctx context.Context) ([]TokenInfo, error) {
 	out := []TokenInfo{}
-	err := t.db.SelectContext(ctx, &out, `SELECT t.id, a.email, a.role, t.created_at, t.expires_at, t.revoked_at
+	now := t.Now()
+	err := t.db.SelectContext(ctx, &out, `SELECT t.id, a.email, a.role, t.created_at, t.expires_at, t.revoked_at,
+		t.expires_at <= $2 AS expired
 		FROM api_tokens t JOIN accounts a ON a.id = t.account_id
 		WHERE coalesce(t.revoked_at, t.expires_at) > $1 ORDER BY t.created_at DESC, t.id LIMIT 1000`,
-		t.Now().Add(-30*24*time.Hour))
+		now.Add(-30*24*time.Hour), now)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
