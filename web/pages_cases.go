@@ -104,19 +104,20 @@ func (s *Server) pageNewCasePost(c *gin.Context) {
 // casePage is the case page's data.
 type casePage struct {
 	cases.Detail
-	Steps       []step
-	Documents   []cases.Document
-	Report      *cases.Document
-	Missing     []so.DocumentKind
-	Consent     *consent.Consent
-	Invitations []access.Invitation
-	Extras      []cases.Extra // waiting for the applicant's decision
-	Decided     []cases.Extra
-	CanSubmit   bool
-	CanWithdraw bool
-	CanUpload   bool
-	CanSign     bool
-	CanInvite   bool
+	Steps        []step
+	Documents    []cases.Document
+	Report       *cases.Document
+	Missing      []so.DocumentKind
+	Consent      *consent.Consent
+	ConsentKnown bool // the caller may read the consent (a specialist may not: they see it only as active)
+	Invitations  []access.Invitation
+	Extras       []cases.Extra // waiting for the applicant's decision
+	Decided      []cases.Extra
+	CanSubmit    bool
+	CanWithdraw  bool
+	CanUpload    bool
+	CanSign      bool
+	CanInvite    bool
 }
 
 // step is one line of the case's timeline.
@@ -168,6 +169,7 @@ func (s *Server) loadCase(c *gin.Context) (casePage, error) {
 		}
 	}
 	if err := s.cfg.Policy.Authorize(ctx, subj, access.ActionConsentRead, id); err == nil {
+		p.ConsentKnown = true
 		cur, err := s.cfg.Consents.Current(ctx, id)
 		switch {
 		case err == nil:
