@@ -12,6 +12,10 @@ const (
 	RoleReviewer    Role = "reviewer"
 	RoleDPO         Role = "dpo"
 	RoleAdmin       Role = "admin"
+	// RoleSystem is the service itself acting on its own schedule (the retention job): it
+	// names the actor of what no person did, in the case history and the audit log. It is
+	// never an account's role and never authenticated.
+	RoleSystem Role = "system"
 )
 
 // Roles lists every role; AccountRoles those an account can have.

@@ -88,6 +88,7 @@
 //	extras.propose          403 404 404   403 404 404   403 403 404   ok  404 404   403 403 404   403 403 404
 //	extras.decide           ok  404 404   403 404 404   403 403 404   403 404 404   403 403 404   403 403 404
 //	case.erase              403 404 404   403 404 404   403 403 404   403 404 404   ok  ok  404   403 403 404
+//	case.hold               403 404 404   403 404 404   403 403 404   403 404 404   ok  ok  404   403 403 404
 //	document.review         403 404 404   403 404 404   ok  ok  404   403 404 404   403 403 404   403 403 404
 //
 // Document actions. Per role four answers: a document of the related case uploaded by its

@@ -36,6 +36,7 @@ const (
 	ActionExtrasPropose        Action = "extras.propose"         // POST /cases/{id}/extras
 	ActionExtrasDecide         Action = "extras.decide"          // POST /extras/{id}/approve|decline, on the extra's case
 	ActionErasure              Action = "case.erase"             // POST /cases/{id}/erasure
+	ActionCaseHold             Action = "case.hold"              // POST and DELETE /cases/{id}/hold: legal hold
 	ActionDocumentReview       Action = "document.review"        // POST /documents/{id}/review, on the document's case
 )
 
@@ -60,7 +61,7 @@ var (
 		ActionCaseAccept, ActionCasePayment, ActionCaseRelease, ActionCaseClose, ActionCaseWithdraw, ActionCaseRefund,
 		ActionDocumentList, ActionDocumentUpload, ActionAssignReviewer, ActionInvite, ActionConsentSign,
 		ActionConsentCountersign, ActionConsentWithdraw, ActionConsentRead, ActionExtrasPropose, ActionExtrasDecide,
-		ActionErasure, ActionDocumentReview}
+		ActionErasure, ActionCaseHold, ActionDocumentReview}
 	DocumentActions = []Action{ActionDocumentRead, ActionDocumentDelete}
 	GlobalActions   = []Action{ActionCaseCreate, ActionDataExport, ActionAuditRead, ActionAuditExport, ActionAccountsManage}
 )
@@ -86,7 +87,7 @@ var permitted = map[so.Role][]Action{
 	so.RoleReviewer: {ActionCaseRead, ActionCaseRelease, ActionDocumentList, ActionDocumentUpload,
 		ActionDocumentRead, ActionExtrasPropose},
 	so.RoleDPO: {ActionAuditRead, ActionAuditExport,
-		ActionCaseRead, ActionDocumentList, ActionDocumentDelete, ActionConsentRead, ActionErasure},
+		ActionCaseRead, ActionDocumentList, ActionDocumentDelete, ActionConsentRead, ActionErasure, ActionCaseHold},
 	so.RoleAdmin: {ActionAccountsManage},
 }
 

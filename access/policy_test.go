@@ -46,6 +46,7 @@ var caseMatrix = []struct {
 	{access.ActionExtrasPropose, [6]string{"403 404 404", "403 404 404", "403 403 404", "ok 404 404", "403 403 404", "403 403 404"}},
 	{access.ActionExtrasDecide, [6]string{"ok 404 404", "403 404 404", "403 403 404", "403 404 404", "403 403 404", "403 403 404"}},
 	{access.ActionErasure, [6]string{"403 404 404", "403 404 404", "403 403 404", "403 404 404", "ok ok 404", "403 403 404"}},
+	{access.ActionCaseHold, [6]string{"403 404 404", "403 404 404", "403 403 404", "403 404 404", "ok ok 404", "403 403 404"}},
 	{access.ActionDocumentReview, [6]string{"403 404 404", "403 404 404", "ok ok 404", "403 404 404", "403 403 404", "403 403 404"}},
 }
 

@@ -39,8 +39,11 @@ func (s Subject) Authenticated() bool {
 // Actor names the subject in logs and audit entries without personal data: the account id, or
 // the invitation id for a physician.
 func (s Subject) Actor() string {
-	if s.Role == so.RolePhysician {
+	switch s.Role {
+	case so.RolePhysician:
 		return "invitation:" + s.InvitationID
+	case so.RoleSystem:
+		return "system"
 	}
 	return "account:" + s.AccountID
 }

@@ -69,6 +69,9 @@ const (
 	ActionInvitationCreate   = "invitation.create"
 	ActionInvitationRevoke   = "invitation.revoke"
 	ActionCaseErase          = "case.erase"
+	ActionCaseHold           = "case.hold"         // the DPO placed a legal hold
+	ActionCaseHoldRelease    = "case.hold_release" // the DPO lifted it
+	ActionRetentionRun       = "retention.run"     // a run of the retention job or command (counts only)
 	ActionRoleChange         = "account.role_change"
 	ActionAccountDisable     = "account.disable"
 	ActionAccountCreate      = "account.create"

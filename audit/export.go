@@ -202,7 +202,7 @@ func eventKind(action string) (typ Coding, sub *Coding, code, profile string) {
 	case ActionUploadCreate, ActionConsentSign:
 		return rest, interaction("create"), "C", "Create"
 	case ActionUploadFinish, ActionConsentCountersign, ActionConsentReject, ActionConsentWithdraw,
-		ActionCaseAssign, ActionRoleChange, ActionAccountDisable:
+		ActionCaseAssign, ActionRoleChange, ActionAccountDisable, ActionCaseHold, ActionCaseHoldRelease:
 		return rest, interaction("update"), "U", "Update"
 	case ActionDocumentErase, ActionCaseErase, ActionUploadReject:
 		return rest, interaction("delete"), "D", "Delete"

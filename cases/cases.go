@@ -249,7 +249,7 @@ const UpdateWindow = 12 // months
 
 func (c *Cases) checkPrevious(ctx context.Context, tx *sqlx.Tx, owner access.Subject, in CreateInput, now time.Time) error {
 	var p caseRow
-	err := tx.GetContext(ctx, &p, `SELECT `+caseColumns+` FROM cases WHERE id = $1 AND owner_id = $2`, in.PreviousCaseID, owner.AccountID)
+	err := tx.GetContext(ctx, &p, `SELECT `+caseColumns+` FROM cases WHERE id = $1 AND owner_id = $2 AND erasing_at IS NULL`, in.PreviousCaseID, owner.AccountID)
 	ve := so.Invalid()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -277,7 +277,7 @@ func (c *Cases) get(ctx context.Context, q sqlx.QueryerContext, id string, forUp
 	if !so.ValidID(id) {
 		return Case{}, so.ErrNotFound
 	}
-	query := `SELECT ` + caseColumns + ` FROM cases WHERE id = $1`
+	query := `SELECT ` + caseColumns + ` FROM cases WHERE id = $1 AND erasing_at IS NULL`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
@@ -305,7 +305,7 @@ func (c *Cases) CaseFacts(ctx context.Context, id string) (access.CaseFacts, err
 	}
 	err := c.stmts.Get(ctx, c.db, nil, &r, `SELECT c.id, c.owner_id, c.status,
 		coalesce(array_agg(a.reviewer_id::text) FILTER (WHERE a.reviewer_id IS NOT NULL), '{}') AS reviewers
-		FROM cases c LEFT JOIN assignments a ON a.case_id = c.id WHERE c.id = $1 GROUP BY c.id`, id)
+		FROM cases c LEFT JOIN assignments a ON a.case_id = c.id WHERE c.id = $1 AND c.erasing_at IS NULL GROUP BY c.id`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return access.CaseFacts{}, so.ErrNotFound
 	}

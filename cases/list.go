@@ -127,6 +127,7 @@ func (c *Cases) List(ctx context.Context, s access.Subject, opt ListOptions) ([]
 // scopeWhere is the condition of the cases a scope reads, with its arguments; ok is false
 // when it reads none.
 func scopeWhere(scope access.CaseScope) (where []string, args []any, ok bool) {
+	where = append(where, "erasing_at IS NULL") // an erasure has begun: the case is gone
 	switch {
 	case scope.All:
 	case scope.OwnerID != "":

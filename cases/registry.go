@@ -132,7 +132,7 @@ func (r DocumentRecord) Facts() access.DocumentFacts {
 var storedDocumentQuery = `SELECT ` + documentColumnsOf("d") + `, d.object_key, d.encrypted_size, d.sniffed_type,
 	d.flags, c.owner_id, c.status AS case_status, ARRAY(SELECT a.reviewer_id::text FROM assignments a
 		WHERE a.case_id = c.id AND a.reviewer_id IS NOT NULL) AS reviewers
-	FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1`
+	FROM documents d JOIN cases c ON c.id = d.case_id WHERE d.id = $1 AND c.erasing_at IS NULL`
 
 // StoredDocument returns a document, its storage facts when it is available (where
 // StoredObject answers so.ErrNotFound otherwise) and its case's facts (as CaseFacts), read in

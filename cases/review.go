@@ -89,7 +89,7 @@ func (c *Cases) UploadAllowed(ctx context.Context, caseID string, role so.Role, 
 		return so.ErrNotFound
 	}
 	var status so.CaseStatus
-	err := c.db.GetContext(ctx, &status, `SELECT status FROM cases WHERE id = $1`, caseID)
+	err := c.db.GetContext(ctx, &status, `SELECT status FROM cases WHERE id = $1 AND erasing_at IS NULL`, caseID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return so.ErrNotFound
 	}
@@ -127,6 +127,13 @@ func (c *Cases) PrepareDeletion(ctx context.Context, by Actor, docID string) err
 		return fmt.Errorf("erase document: %w", err)
 	}
 	d = r.value()
+	// A legal hold blocks every erasure, the DPO's too.
+	if h, err := held(ctx, tx, cs.ID); err != nil || h {
+		if err == nil {
+			err = ErrHeld
+		}
+		return err
+	}
 	if by.Subject.Role != so.RoleDPO {
 		switch {
 		case !cs.Status.OpenForDocuments():

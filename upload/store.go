@@ -332,19 +332,11 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (s *Store) expire(ctx context.Context, id string) error {
-	if s.cfg.ExpireLocker != nil {
-		lock, err := s.cfg.ExpireLocker.NewLock(id)
-		if err != nil {
-			return fmt.Errorf("upload: lock %s: %w", id, err)
-		}
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = lock.Lock(lctx, func() {})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("upload: lock %s: %w", id, err)
-		}
-		defer lock.Unlock()
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	u, err := s.load(ctx, id)
 	if errors.Is(err, handler.ErrNotFound) {
 		return nil
@@ -364,4 +356,66 @@ func (s *Store) abortMultipart(ctx context.Context, row storeRow) {
 	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
 		s.log.WarnContext(ctx, "abort multipart upload", "upload", row.ID, "error", err)
 	}
+}
+
+// EraseCase erases every upload to the case (a case being erased, see cases.BeginErasure):
+// unfinished ones lose their key, multipart upload, object and tails; finished ones their
+// record (which holds the file's name; the document is erased through the vault). It
+// returns how many it erased. Run again after a failure, it carries on.
+func (s *Store) EraseCase(ctx context.Context, caseID string) (int, error) {
+	var ids []string
+	err := s.cfg.DB.SelectContext(ctx, &ids, `SELECT id FROM uploads WHERE metadata->>'case_id' = $1::text ORDER BY id`, caseID)
+	if err != nil {
+		return 0, fmt.Errorf("upload: uploads of the case: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		if err := s.discard(ctx, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// discard erases one upload, under its lock, whether or not its document is registered.
+func (s *Store) discard(ctx context.Context, id string) error {
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	u, err := s.load(ctx, id)
+	if errors.Is(err, handler.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if u.row.FinishedAt.Valid {
+		if _, err := s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("upload: delete upload: %w", err)
+		}
+		return nil
+	}
+	return u.eraseStored(ctx)
+}
+
+// lockUpload takes the upload's tusd lock (when the store has a locker), so that no request
+// writes to it meanwhile; the caller calls unlock.
+func (s *Store) lockUpload(ctx context.Context, id string) (unlock func(), err error) {
+	if s.cfg.ExpireLocker == nil {
+		return func() {}, nil
+	}
+	lock, err := s.cfg.ExpireLocker.NewLock(id)
+	if err != nil {
+		return nil, fmt.Errorf("upload: lock %s: %w", id, err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = lock.Lock(lctx, func() {})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("upload: lock %s: %w", id, err)
+	}
+	return func() { lock.Unlock() }, nil // #nosec G104 -- an unlock failure leaves the lock to expire
 }

@@ -784,6 +784,12 @@ func (u *storeUpload) erase(ctx context.Context) error {
 			return errStoreRegistered
 		}
 	}
+	return u.eraseStored(ctx)
+}
+
+// eraseStored shreds the upload's key, deletes its multipart upload, object and tails, then
+// its record.
+func (u *storeUpload) eraseStored(ctx context.Context) error {
 	if err := u.s.cfg.Keys.Shred(ctx, u.row.ID); err != nil && !errors.Is(err, vault.ErrNotFound) {
 		return fmt.Errorf("upload: shred key: %w", err)
 	}

@@ -179,6 +179,38 @@ func (othersUpload) Info(context.Context, string) (upload.UploadInfo, error) {
 	return upload.UploadInfo{CaseID: sampleCaseID, Kind: string(so.KindOther), UploaderAccount: sampleReviewerID}, nil
 }
 
+// fakeHolds holds the case under hold until it is lifted; erased cases have the sample
+// tombstone.
+type fakeHolds struct{}
+
+func (fakeHolds) PlaceHold(context.Context, cases.Actor, string, cases.HoldInput) (cases.Hold, error) {
+	return sampleHold(), nil
+}
+func (fakeHolds) ReleaseHold(context.Context, cases.Actor, string) error { return nil }
+func (fakeHolds) HoldOf(context.Context, string) (*cases.Hold, error) {
+	h := sampleHold()
+	return &h, nil
+}
+func (fakeHolds) TombstoneOf(context.Context, string) (cases.Tombstone, error) {
+	return sampleTombstone(), nil
+}
+
+// heldEraser refuses every erasure: the case is under legal hold.
+type heldEraser struct{}
+
+func (heldEraser) Erase(context.Context, cases.Actor, string, cases.ErasureReason, string) (cases.Tombstone, error) {
+	return cases.Tombstone{}, cases.ErrHeld
+}
+
+func sampleHold() cases.Hold {
+	return cases.Hold{CaseID: sampleCaseID, Reason: "claim 2026/88", PlacedBy: sampleAccountID, PlacedAt: sampleTime}
+}
+
+func sampleTombstone() cases.Tombstone {
+	return cases.Tombstone{CaseID: sampleCaseID, LastStatus: so.StatusClosed, CreatedAt: sampleTime, SubmittedAt: &sampleTime,
+		ClosedAt: &sampleTime, ErasedAt: sampleTime, Reason: cases.ErasureRetention, Rule: "retention: closed=10y", Documents: 7}
+}
+
 // newFakeServer is the real server over the fakes.
 func newFakeServer(t *testing.T) *Server {
 	t.Helper()
@@ -188,7 +220,7 @@ func newFakeServer(t *testing.T) *Server {
 		Tokens: roleTokens{}, Policy: allowAll{}, Audit: &fakeAuditor{}, Consent: noConsent{},
 		Documents: fakeDocuments{}, Cases: fakeCases{}, Invitations: fakeInvitations{}, Consents: fakeConsents{},
 		AuditLog: fakeLog{}, AuditVerify: brokenLog{}, Now: func() time.Time { return sampleTime },
-		Tus: nopTus{}, Uploads: othersUpload{},
+		Tus: nopTus{}, Uploads: othersUpload{}, Holds: fakeHolds{}, Eraser: heldEraser{},
 	})
 }
 
@@ -245,6 +277,14 @@ func fakeExchanges() []exchange {
 			status: 401, errCode: "unauthenticated"},
 		{name: "upload not the caller's", method: "PATCH", target: "/api/v1/uploads/" + sampleDocumentID, token: so.RoleApplicant,
 			header: tusPatch, body: "abc", status: 404, errCode: "not_found"},
+		{name: "place hold", method: "POST", target: c + "/hold", token: so.RoleDPO, body: `{"reason":"claim 2026/88"}`, status: 201},
+		{name: "hold without reason", method: "POST", target: c + "/hold", token: so.RoleDPO, body: `{"reason":""}`, bad: true,
+			status: 400, errCode: "invalid"},
+		{name: "read hold", method: "GET", target: c + "/hold", token: so.RoleDPO, status: 200},
+		{name: "lift hold", method: "DELETE", target: c + "/hold", token: so.RoleDPO, status: 204},
+		{name: "erasure under hold", method: "POST", target: c + "/erasure", token: so.RoleDPO, body: `{"reference":"DSR-17"}`,
+			status: 409, errCode: "conflict"},
+		{name: "tombstone", method: "GET", target: c + "/erasure", token: so.RoleDPO, status: 200},
 		{name: "audit export, bad format", method: "GET", target: "/api/v1/audit/export?format=xml", token: so.RoleDPO,
 			bad: true, status: 400, errCode: "invalid"},
 	}
@@ -287,6 +327,10 @@ func domainValues() []domainValue {
 		{"FHIR consent, withdrawn", "FHIRConsent", withdrawn.FHIR()},
 		{"FHIR consent, rejected", "FHIRConsent", rejected.FHIR()},
 		{"audit entry", "AuditEntry", auditEntry()},
+		{"legal hold", "Hold", sampleHold()},
+		{"tombstone, retention", "Tombstone", sampleTombstone()},
+		{"tombstone, request", "Tombstone", cases.Tombstone{CaseID: sampleCaseID, LastStatus: so.StatusDraft, CreatedAt: sampleTime,
+			ErasedAt: sampleTime, Reason: cases.ErasureRequest, Rule: "DSR-17", ErasedBy: ptr(sampleAccountID)}},
 		{"audit report, intact", "AuditReport", audit.Report{OK: true, Size: 42, Checkpoints: 3, Latest: 40}},
 		{"audit report, gap", "AuditReport", gapReport()},
 		{"session, physician", "Session", viewOf(physician)},

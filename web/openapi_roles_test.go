@@ -39,7 +39,9 @@ var policyActions = map[string]access.Action{
 	"listTokens": access.ActionAccountsManage, "issueToken": access.ActionAccountsManage,
 	"revokeToken": access.ActionAccountsManage, "listKeys": access.ActionAccountsManage,
 	"sendPasswordLink": access.ActionAccountsManage,
-	"getUploadOffset":  access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
+	"placeLegalHold":   access.ActionCaseHold, "getLegalHold": access.ActionCaseHold, "releaseLegalHold": access.ActionCaseHold,
+	"eraseCase": access.ActionErasure, "getErasure": access.ActionAuditRead,
+	"getUploadOffset": access.ActionDocumentUpload, "appendUpload": access.ActionDocumentUpload,
 	"terminateUpload": access.ActionDocumentUpload, "overrideUploadMethod": access.ActionDocumentUpload,
 }
 

@@ -63,6 +63,13 @@ func (s *Server) routes() {
 	work.GET("/cases/:id/invitations", s.listInvitations)
 	work.DELETE("/invitations/:id", s.revokeInvitation)
 
+	// Legal hold and erasure (the DPO).
+	work.POST("/cases/:id/hold", s.placeHold)
+	work.GET("/cases/:id/hold", s.getHold)
+	work.DELETE("/cases/:id/hold", s.releaseHold)
+	work.POST("/cases/:id/erasure", s.eraseCase)
+	work.GET("/cases/:id/erasure", s.getTombstone)
+
 	// Consent and the audit log.
 	work.POST("/cases/:id/consent/signature", s.signConsent)
 	work.POST("/cases/:id/consent/countersignature", s.countersignConsent)

@@ -52,6 +52,8 @@ type Config struct {
 	SignInLinks SignInLinks      // *access.SignInLinks
 	Invitations Invitations      // *access.Invitations
 	Cases       CaseStore        // *cases.Cases
+	Holds       Holds            // *cases.Cases: legal holds and tombstones
+	Eraser      Eraser           // *retention.Eraser: erasure on request
 	Now         func() time.Time // the clock (validating birth dates); time.Now when nil
 
 	// Consent and the DPO's face of the audit log.

@@ -30,7 +30,12 @@ type workflowWorld struct {
 
 func newWorkflowWorld(t *testing.T) *workflowWorld {
 	t.Helper()
-	a := bootAPI(t)
+	return newWorkflowWorldOn(bootAPI(t))
+}
+
+// newWorkflowWorldOn is newWorkflowWorld on a service already booted.
+func newWorkflowWorldOn(a *apiServer) *workflowWorld {
+	a.t.Helper()
 	w := &workflowWorld{apiServer: a}
 	w.applicant, _ = a.tokenFor("ann@example.org", so.RoleApplicant)
 	w.cm, _ = a.tokenFor("cm@example.org", so.RoleCaseManager)
@@ -123,9 +128,14 @@ func (w *workflowWorld) review(docID, decision, reason string) {
 // toInReview takes a fresh case through submission, triage, acceptance and payment.
 func (w *workflowWorld) toInReview() string {
 	w.t.Helper()
-	id := w.newDraft()
+	return w.draftToInReview(w.newDraft(), "Maria Rossi")
+}
+
+// draftToInReview takes the draft id to in_review, the consent signed by signer.
+func (w *workflowWorld) draftToInReview(id, signer string) string {
+	w.t.Helper()
 	docs := w.uploadChecklist(id)
-	w.do(w.applicant, "POST", "/api/v1/cases/"+id+"/consent/signature", map[string]string{"signer_name": "Maria Rossi",
+	w.do(w.applicant, "POST", "/api/v1/cases/"+id+"/consent/signature", map[string]string{"signer_name": signer,
 		"relationship": "self"}).want(w.t, 201, "sign consent")
 	w.step(w.applicant, id, "submit", nil, 200)
 	w.step(w.cm, id, "triage", nil, 200)

@@ -349,20 +349,26 @@ func (a *apiServer) newCase(w who, given string) string {
 // upload stores a small PDF through the tus API as w and returns the document id.
 func (a *apiServer) upload(w who, caseID, kind string, content []byte) string {
 	a.t.Helper()
-	var meta []string
-	for _, kv := range [][2]string{{"case_id", caseID}, {"kind", kind}, {"filename", kind + ".pdf"}, {"filetype", "application/pdf"}} {
-		meta = append(meta, kv[0]+" "+base64.StdEncoding.EncodeToString([]byte(kv[1])))
-	}
-	r := a.do(w, "POST", "/api/v1/uploads/", nil, func(req *http.Request) {
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Upload-Length", strconv.Itoa(len(content)))
-		req.Header.Set("Upload-Metadata", strings.Join(meta, ","))
-	}).want(a.t, 201, "create upload")
-	loc := strings.TrimPrefix(r.header.Get("Location"), a.base)
+	loc := a.createUpload(w, caseID, kind, kind+".pdf", len(content))
 	a.do(w, "PATCH", loc, string(content), func(req *http.Request) {
 		req.Header.Set("Tus-Resumable", "1.0.0")
 		req.Header.Set("Upload-Offset", "0")
 		req.Header.Set("Content-Type", "application/offset+octet-stream")
 	}).want(a.t, 204, "upload")
 	return path.Base(loc)
+}
+
+// createUpload creates a tus upload of size bytes as w and returns its path.
+func (a *apiServer) createUpload(w who, caseID, kind, name string, size int) string {
+	a.t.Helper()
+	var meta []string
+	for _, kv := range [][2]string{{"case_id", caseID}, {"kind", kind}, {"filename", name}, {"filetype", "application/pdf"}} {
+		meta = append(meta, kv[0]+" "+base64.StdEncoding.EncodeToString([]byte(kv[1])))
+	}
+	r := a.do(w, "POST", "/api/v1/uploads/", nil, func(req *http.Request) {
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", strconv.Itoa(size))
+		req.Header.Set("Upload-Metadata", strings.Join(meta, ","))
+	}).want(a.t, 201, "create upload")
+	return strings.TrimPrefix(r.header.Get("Location"), a.base)
 }

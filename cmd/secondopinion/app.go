@@ -34,6 +34,7 @@ import (
 	"github.com/secondopinion/secondopinion/internal/jobs"
 	"github.com/secondopinion/secondopinion/internal/schema"
 	"github.com/secondopinion/secondopinion/mail"
+	"github.com/secondopinion/secondopinion/retention"
 	"github.com/secondopinion/secondopinion/upload"
 	"github.com/secondopinion/secondopinion/vault"
 	"github.com/secondopinion/secondopinion/web"
@@ -61,6 +62,8 @@ type Main struct {
 	auditCheck   logVerifier
 	locker       *upload.Locker
 	store        *upload.Store
+	documents    *vault.Documents
+	eraser       *retention.Eraser
 	tus          *handler.UnroutedHandler
 	bgCancel     context.CancelFunc
 	bg           sync.WaitGroup
@@ -144,7 +147,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Audit:     m.audit,
 		Consent:   m.consentGate,
 		Documents: m.cases,
-		Vault:     &vault.Documents{Keys: m.keys, Client: m.minio, Bucket: cfg.MinIOBucket},
+		Vault:     m.documents,
 		Tus:       m.tus,
 		Uploads:   m.store,
 
@@ -153,6 +156,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		SignInLinks: m.access.SignInLinks,
 		Invitations: m.access.Invitations,
 		Cases:       m.cases,
+		Holds:       m.cases,
+		Eraser:      m.eraser,
 		Now:         m.cases.Now,
 
 		Consents:    consent.NewStore(m.db, m.cases),
@@ -343,6 +348,9 @@ func (m *Main) buildStorage(ctx context.Context) error {
 		return err
 	}
 	hooks.Pending = m.store
+	m.documents = &vault.Documents{Keys: m.keys, Client: m.minio, Bucket: cfg.MinIOBucket}
+	m.eraser = retention.New(retention.Config{Rules: cfg.Retention, Cases: m.cases, Vault: m.documents,
+		Uploads: m.store, Audit: m.audit, Logger: m.Logger})
 	composer := handler.NewStoreComposer()
 	m.store.UseIn(composer)
 	m.locker.UseIn(composer)
@@ -421,6 +429,16 @@ func (m *Main) tasks() []jobs.Task {
 			return err
 		}},
 		{Name: "sla_reminder", Every: time.Hour, Run: m.slaReminder},
+		// Erases what the retention rules say has expired, daily (a run left unfinished is
+		// carried on by the next one).
+		{Name: "retention", Every: 24 * time.Hour, Timeout: time.Hour, Run: func(ctx context.Context) error {
+			r, err := m.eraser.Run(ctx, retention.RunOptions{Now: m.cases.Now()})
+			if r.Erased > 0 || r.Removed > 0 || err != nil {
+				m.Logger.Info("retention run", "cases_erased", r.Erased, "rejected_documents_erased", r.Removed,
+					"failures", len(r.Failures))
+			}
+			return err
+		}},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/secondopinion/secondopinion/cases"
 	"github.com/secondopinion/secondopinion/internal/workdays"
+	"github.com/secondopinion/secondopinion/retention"
 	"github.com/secondopinion/secondopinion/vault"
 )
 
@@ -46,8 +47,9 @@ type Config struct {
 	Holidays         string         // SO_HOLIDAYS: the centre's holiday calendar (workdays.Parse)
 	TimeZone         *time.Location // SO_TIMEZONE: the centre's time zone, for working days and mails
 	Calendar         *workdays.Calendar
-	Prices           cases.Prices // SO_CURRENCY and SO_PRICE_*
-	StaffLanguage    so.Language  // SO_STAFF_LANGUAGE: the language of mails to staff
+	Prices           cases.Prices    // SO_CURRENCY and SO_PRICE_*
+	StaffLanguage    so.Language     // SO_STAFF_LANGUAGE: the language of mails to staff
+	Retention        retention.Rules // SO_RETENTION: retention periods per case state (retention.ParseRules)
 }
 
 // priceVars are the price variables, each setting one price over cases.DefaultPrices.
@@ -209,6 +211,9 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if c.Calendar, err = workdays.Parse(c.Holidays, c.TimeZone); err != nil {
 		r.fail("SO_HOLIDAYS", "%v", err)
+	}
+	if c.Retention, err = retention.ParseRules(r.str("SO_RETENTION", retention.DefaultRules)); err != nil {
+		r.fail("SO_RETENTION", "%v", err)
 	}
 	for _, f := range strings.Split(r.str("SO_KEK_FILES", ""), ",") {
 		if f = strings.TrimSpace(f); f != "" {

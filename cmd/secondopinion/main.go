@@ -46,6 +46,10 @@ commands:
                               write the audit log (or one case's entries) to standard output
   audit keygen --out FILE [--name N]
                               write a new checkpoint signing key; prints its verifier key
+  retention run [--dry-run] [--json]
+                              erase what SO_RETENTION says has expired (cases not under legal
+                              hold, rejected documents), as the daily job does; --dry-run lists
+                              it and erases nothing (audited)
   healthcheck                 exit 0 when the local service answers /healthz (for containers)
   help                        this text
 
@@ -121,6 +125,8 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return tokensCommand(ctx, cfg, logger, rest, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "retention":
+		return retentionCommand(ctx, cfg, logger, rest, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
