@@ -72,6 +72,7 @@ func FHIRValid(t testing.TB, docs ...[]byte) int {
 		}
 	}
 	defer func() {
+		t.Helper()
 		if reported > maxFHIRErrors {
 			t.Errorf("FHIR: %d more errors", reported-maxFHIRErrors)
 		}
