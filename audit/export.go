@@ -58,15 +58,16 @@ func csvSafe(s string) string {
 
 // ExportFHIR writes the entries matching f (oldest first, Before and Limit ignored) as FHIR
 // R4 AuditEvent resources following IHE BALP: one JSON resource per line (NDJSON), or, if
-// bundle is true, one Bundle of type collection.
+// bundle is true, one Bundle of type collection whose entries' fullUrl is BundleFullURL (a
+// Bundle without entries has no entry element: FHIR forbids empty arrays).
 func (r *Reader) ExportFHIR(ctx context.Context, w io.Writer, f Filter, bundle bool) error {
 	observer := r.Observer
 	if observer == "" {
 		observer = "secondopinion"
 	}
-	sep := ""
+	sep := `,"entry":[`
 	if bundle {
-		if _, err := io.WriteString(w, `{"resourceType":"Bundle","type":"collection","entry":[`); err != nil {
+		if _, err := io.WriteString(w, `{"resourceType":"Bundle","type":"collection"`); err != nil {
 			return fmt.Errorf("audit: export fhir: %w", err)
 		}
 	}
@@ -76,7 +77,7 @@ func (r *Reader) ExportFHIR(ctx context.Context, w io.Writer, f Filter, bundle b
 			return err
 		}
 		if bundle {
-			_, err = fmt.Fprintf(w, `%s{"resource":%s}`, sep, b)
+			_, err = fmt.Fprintf(w, `%s{"fullUrl":%q,"resource":%s}`, sep, BundleFullURL(e), b)
 			sep = ","
 		} else {
 			_, err = fmt.Fprintf(w, "%s\n", b)
@@ -84,12 +85,29 @@ func (r *Reader) ExportFHIR(ctx context.Context, w io.Writer, f Filter, bundle b
 		return err
 	})
 	if err == nil && bundle {
-		_, err = io.WriteString(w, "]}\n")
+		end := "}\n"
+		if sep == "," { // there was an entry
+			end = "]}\n"
+		}
+		_, err = io.WriteString(w, end)
 	}
 	if err != nil {
 		return fmt.Errorf("audit: export fhir: %w", err)
 	}
 	return nil
+}
+
+// BundleFullURL is the fullUrl of e's AuditEvent in an exported Bundle, which FHIR R4 requires
+// in a collection: "urn:uuid:" and a version 8 UUID (RFC 9562) made of the first 16 bytes of
+// the entry's record hash, less the 6 version and variant bits. It is unique to the entry, the
+// same in every export, and ties the Bundle entry to the Merkle tree leaf `audit verify` checks.
+func BundleFullURL(e Entry) string {
+	h := e.Hash()
+	var u [16]byte
+	copy(u[:], h[:16])
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // variant 10
+	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
 // FHIR code systems used in AuditEvent.

@@ -236,6 +236,9 @@ func TestExportFHIR(t *testing.T) {
 	if err := l.r.ExportFHIR(ctx, &buf, Filter{}, false); err != nil {
 		t.Fatal(err)
 	}
+	if n := testenv.FHIRValid(t, buf.Bytes()); n != 11 {
+		t.Fatalf("%d valid resources, want 11", n)
+	}
 	var events []map[string]any
 	sc := bufio.NewScanner(&buf)
 	for sc.Scan() {
@@ -311,57 +314,105 @@ func TestExportFHIR(t *testing.T) {
 	if err := l.r.ExportFHIR(ctx, &buf, Filter{CaseID: "case-9"}, true); err != nil {
 		t.Fatal(err)
 	}
-	var bundle struct {
+	testenv.FHIRValid(t, buf.Bytes())
+	type bundleJSON struct {
 		ResourceType string `json:"resourceType"`
 		Type         string `json:"type"`
 		Entry        []struct {
+			FullURL  string     `json:"fullUrl"`
 			Resource AuditEvent `json:"resource"`
 		} `json:"entry"`
 	}
+	var bundle bundleJSON
 	if err := json.Unmarshal(buf.Bytes(), &bundle); err != nil {
 		t.Fatal(err)
 	}
 	if bundle.ResourceType != "Bundle" || bundle.Type != "collection" || len(bundle.Entry) != 1 || bundle.Entry[0].Resource.ID != "10" {
 		t.Fatalf("bundle: %+v", bundle)
 	}
+	// The entry's fullUrl is a version 8 UUID made of the entry's record hash, as in the CSV.
+	var stored Entry
+	if err := l.r.Each(ctx, Filter{CaseID: "case-9"}, func(e Entry) error { stored = e; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	h := stored.Hash()
+	hexHash := hex.EncodeToString(h[:16])
+	want := "urn:uuid:" + hexHash[:8] + "-" + hexHash[8:12] + "-8" + hexHash[13:16] + "-"
+	if got := bundle.Entry[0].FullURL; got != BundleFullURL(stored) || !strings.HasPrefix(got, want) || len(got) != len("urn:uuid:")+36 {
+		t.Fatalf("fullUrl %q, want %s… from the record hash %x", got, want, h[:])
+	}
 	buf.Reset()
 	if err := l.r.ExportFHIR(ctx, &buf, Filter{CaseID: "none"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(buf.Bytes(), &bundle); err != nil || len(bundle.Entry) != 0 {
+	testenv.FHIRValid(t, buf.Bytes())
+	var empty bundleJSON
+	if err := json.Unmarshal(buf.Bytes(), &empty); err != nil || empty.ResourceType != "Bundle" || len(empty.Entry) != 0 {
 		t.Fatalf("empty bundle: %s %v", buf.Bytes(), err)
 	}
 }
 
-// No exported resource carries an empty element, which FHIR R4 forbids (ele-1: a value or
-// children; strings never empty): an entry without an object id, one without an actor, a
-// listing (security review, finding 11). Checked on the NDJSON and on the Bundle.
-func TestFHIRExportHasNoEmptyElements(t *testing.T) {
+// allActions is every action the service records.
+var allActions = []string{ActionLogin, ActionLogout, ActionUploadCreate, ActionUploadFinish, ActionUploadReject,
+	ActionDocumentOpen, ActionDocumentDownload, ActionDocumentErase, ActionDocumentIdentity, ActionConsentSign,
+	ActionConsentCountersign, ActionConsentReject, ActionConsentWithdraw, ActionCaseAssign, ActionCaseList,
+	ActionCaseRead, ActionDocumentList, ActionDocumentReview, ActionExtraPropose, ActionExtraApprove,
+	ActionExtraDecline, ActionInvitationCreate, ActionInvitationRevoke, ActionCaseErase, ActionRoleChange,
+	ActionAccountDisable, ActionAccountCreate, ActionAccountTOTPReset, ActionAccountsRead, ActionTokenIssue,
+	ActionTokenRevoke, ActionPasswordLink, ActionKeyRotate, ActionAuditExport, ActionAuditRead, ActionSubjectExport}
+
+// Every exported resource is valid FHIR R4 (security review, finding 11), checked by
+// testenv.FHIRValid (the R4 JSON schema, the R4 StructureDefinitions, and the rules neither
+// expresses, such as no empty element and a fullUrl for every Bundle entry): every action, in
+// full and with the optional fields missing (no object id, no actor, no case, no address: an
+// empty element each if written naively), an action the mapping does not know, every outcome;
+// as NDJSON, as a Bundle and as an empty Bundle.
+func TestFHIRExportIsValidR4(t *testing.T) {
 	l := newTestLog(t, nil)
 	ctx := context.Background()
-	for _, e := range []Entry{
-		{Action: ActionAuditRead, ActorID: "dpo-1", ActorRole: "dpo", ObjectType: "audit_log"}, // no object id
-		{Action: "access.denied", ObjectType: "route:/api/v1/cases", Outcome: OutcomeMinorFailure, Reason: "unauthenticated"},
-		{Action: ActionCaseList, ActorID: "cm-1", ActorRole: "case_manager", ObjectType: "case", ObjectID: "c-1", CaseID: "c-1"},
-	} {
+	outcomes := []Outcome{OutcomeSuccess, OutcomeMinorFailure, OutcomeSeriousFailure, OutcomeMajorFailure}
+	var entries []Entry
+	for i, a := range allActions {
+		full := Entry{Action: a, ActorID: "3f1c2b7e-5d4a-4c3b-9a8f-1e2d3c4b5a69", ActorRole: "case_manager",
+			OnBehalfOf: "case:9b2e4f60-1c3d-4e5f-8a7b-6c5d4e3f2a1b", ObjectType: "document",
+			ObjectID: "0d6f3a2b-8c1e-4f7a-9b3d-2e5c4a1f6b8d", CaseID: "9b2e4f60-1c3d-4e5f-8a7b-6c5d4e3f2a1b",
+			ClientIP: "2001:db8::7", UserAgent: "Mozilla/5.0", RequestID: "req-" + strconv.Itoa(i),
+			Outcome: outcomes[i%len(outcomes)], Purpose: PurposeOperations}
+		if full.Outcome != OutcomeSuccess {
+			full.Reason = ReasonState
+		}
+		entries = append(entries, full,
+			Entry{Action: a, ActorID: "dpo-1", ActorRole: "dpo", ObjectType: "audit_log"}, // no object id
+			Entry{Action: a, Outcome: OutcomeMinorFailure, Reason: ReasonCredentials},     // nobody, nothing
+		)
+	}
+	entries = append(entries,
+		Entry{Action: "access.denied", ObjectType: "route:/api/v1/cases", Outcome: OutcomeMinorFailure, Reason: "unauthenticated"},
+		Entry{Action: ActionCaseList, ActorID: "cm-1", ActorRole: "case_manager", ObjectType: "case", ObjectID: "c-1", CaseID: "c-1"},
+		Entry{Action: ActionDocumentOpen, ActorID: "invitation:i-1", ActorRole: "physician", ObjectID: "d-1"}, // an id, no type
+	)
+	for _, e := range entries {
 		if _, err := l.w.Log(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, bundle := range []bool{false, true} {
+	for _, c := range []struct {
+		name   string
+		filter Filter
+		bundle bool
+		want   int
+	}{
+		{"NDJSON", Filter{}, false, len(entries)},
+		{"Bundle", Filter{}, true, 1},
+		{"Bundle of one case", Filter{CaseID: "c-1"}, true, 1},
+		{"empty Bundle", Filter{CaseID: "none"}, true, 1},
+	} {
 		var buf bytes.Buffer
-		if err := l.r.ExportFHIR(ctx, &buf, Filter{}, bundle); err != nil {
+		if err := l.r.ExportFHIR(ctx, &buf, c.filter, c.bundle); err != nil {
 			t.Fatal(err)
 		}
-		dec := json.NewDecoder(&buf)
-		for dec.More() {
-			var v any
-			if err := dec.Decode(&v); err != nil {
-				t.Fatal(err)
-			}
-			if path := testenv.EmptyJSONElement(v, "$"); path != "" {
-				t.Errorf("bundle=%v: empty element at %s", bundle, path)
-			}
+		if n := testenv.FHIRValid(t, buf.Bytes()); n != c.want {
+			t.Errorf("%s: %d resources, want %d", c.name, n, c.want)
 		}
 	}
 }

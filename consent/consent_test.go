@@ -311,9 +311,10 @@ func TestForms(t *testing.T) {
 	}
 }
 
-// The FHIR Consent of each state parses and has what R4 requires (status, scope, category,
-// policy or policyRule) and what this service promises (patient, performer, form hash,
-// provision period from countersignature to withdrawal).
+// The FHIR Consent of each state, and of each signer's relationship, is valid FHIR R4
+// (testenv.FHIRValid: the R4 JSON schema, the R4 StructureDefinitions, no empty element,
+// ppc-1..5) and has what this service promises (patient, performer, form hash, provision
+// period from countersignature to withdrawal).
 func TestFHIR(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -338,9 +339,7 @@ func TestFHIR(t *testing.T) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		if path := testenv.EmptyJSONElement(m, "$"); path != "" {
-			t.Errorf("%s: empty element at %s, which FHIR R4 forbids", c.status, path)
-		}
+		testenv.FHIRValid(t, b)
 		for _, k := range []string{"resourceType", "id", "status", "scope", "category", "patient", "dateTime", "performer", "policyRule", "provision", "sourceReference"} {
 			if _, ok := m[k]; !ok {
 				t.Fatalf("%s: missing %s in %s", c.status, k, b)
@@ -371,6 +370,20 @@ func TestFHIR(t *testing.T) {
 			t.Fatalf("%s: provision period present %v", c.status, hasPeriod)
 		}
 	}
+	// Every relationship of the signer gives a valid resource, before and after countersignature.
+	for _, rel := range []so.Relationship{so.RelationshipSelf, so.RelationshipParent, so.RelationshipGuardian, so.RelationshipLegalRepresentative} {
+		id := f.newCase(t, rel)
+		signed := must[Consent](t)(f.s.Sign(ctx, id, defaultForm, "Ana García", rel, "2001:db8::1"))
+		countersigned := must[Consent](t)(f.s.Countersign(ctx, id, f.manager))
+		for _, c := range []Consent{signed, countersigned} {
+			b, err := json.Marshal(c.FHIR())
+			if err != nil {
+				t.Fatal(err)
+			}
+			testenv.FHIRValid(t, b)
+		}
+	}
+
 	wf := withdrawn.FHIR()
 	if wf.Provision.Period.Start != fhirTime(*active.CountersignedAt) || wf.Provision.Period.End != fhirTime(*withdrawn.WithdrawnAt) {
 		t.Fatalf("withdrawn period %+v", wf.Provision.Period)

@@ -250,6 +250,7 @@ func TestConsentGateOverHTTP(t *testing.T) {
 	if ct := f.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
 		t.Fatalf("Content-Type %q", ct)
 	}
+	testenv.FHIRValid(t, f.body)
 	if v := f.json(t); v["resourceType"] != "Consent" || v["status"] != "active" || v["id"] != sig["id"] {
 		t.Fatalf("FHIR consent %s", f.body)
 	}
@@ -264,7 +265,9 @@ func TestConsentGateOverHTTP(t *testing.T) {
 	if code := errorCode(t, w.do(w.reviewer, "GET", content, nil).want(t, 403, "reviewer after withdrawal")); code != "consent_required" {
 		t.Fatalf("error %q", code)
 	}
-	if v := w.do(w.applicant, "GET", cp, nil, fhir).want(t, 200, "FHIR after withdrawal").json(t); v["status"] != "inactive" {
+	f = w.do(w.applicant, "GET", cp, nil, fhir).want(t, 200, "FHIR after withdrawal")
+	testenv.FHIRValid(t, f.body)
+	if v := f.json(t); v["status"] != "inactive" {
 		t.Fatalf("FHIR status after withdrawal %v", v["status"])
 	}
 
@@ -507,6 +510,9 @@ func TestDPOAuditAPI(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+ndjson") {
 		t.Fatalf("FHIR NDJSON Content-Type %q", ct)
 	}
+	if n := testenv.FHIRValid(t, r.body); n != len(want) {
+		t.Fatalf("%d FHIR resources, want %d", n, len(want))
+	}
 	lines := strings.Split(strings.TrimSuffix(string(r.body), "\n"), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("%d NDJSON lines, want %d", len(lines), len(want))
@@ -527,6 +533,12 @@ func TestDPOAuditAPI(t *testing.T) {
 	if err := json.Unmarshal(r.body, &b); err != nil || b.ResourceType != "Bundle" || len(b.Entry) != len(want) {
 		t.Fatalf("bundle (%v): %s", err, r.body)
 	}
+	testenv.FHIRValid(t, r.body)
+	// The whole log (sign-ins, refusals, every actor and action so far) is valid FHIR R4 too.
+	r = w.do(w.dpo, "GET", "/api/v1/audit/export?format=fhir", nil).want(t, 200, "FHIR export of the whole log")
+	if n := testenv.FHIRValid(t, r.body); n <= len(want) {
+		t.Fatalf("%d FHIR resources in the whole log, fewer than the case's %d", n, len(want))
+	}
 	w.do(w.dpo, "GET", "/api/v1/audit/export?format=xml", nil).want(t, 400, "unknown format")
 
 	// The CLI exports the same rows.
@@ -538,14 +550,22 @@ func TestDPOAuditAPI(t *testing.T) {
 	if err != nil || len(cli) != len(want)+1 {
 		t.Fatalf("CLI CSV export: %v, %d rows", err, len(cli)-1)
 	}
+	out.Reset()
+	if err := run(context.Background(), []string{"audit", "export", "--format", "fhir", "--bundle", "--case", w.caseID}, &out, &out, env(w.vars)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.FHIRValid(t, out.Bytes())
+	if err := json.Unmarshal(out.Bytes(), &b); err != nil || len(b.Entry) != len(want) {
+		t.Fatalf("CLI FHIR Bundle (%v): %d entries, want %d", err, len(b.Entry), len(want))
+	}
 
 	if v := w.do(w.dpo, "GET", "/api/v1/audit/verify", nil).want(t, 200, "verify").json(t); v["ok"] != true || v["size"].(float64) < float64(len(want)) {
 		t.Fatalf("verify %v", v)
 	}
 
 	// Reads and exports are audited as the DPO's, as is the CLI's export.
-	if n := len(w.auditQuery(w.dpo, "action=audit.export&outcome=success").Entries); n != 4 {
-		t.Fatalf("%d audit.export entries, want 4 (CSV, NDJSON, Bundle, CLI)", n)
+	if n := len(w.auditQuery(w.dpo, "action=audit.export&outcome=success").Entries); n != 6 {
+		t.Fatalf("%d audit.export entries, want 6 (CSV, NDJSON, Bundle, the whole log's NDJSON, CLI CSV, CLI Bundle)", n)
 	}
 	if reads := w.auditQuery(w.dpo, "action=audit.read&limit=1000").Entries; len(reads) < 10 {
 		t.Fatalf("only %d audit.read entries", len(reads))
