@@ -359,7 +359,8 @@ var allActions = []string{ActionLogin, ActionLogout, ActionUploadCreate, ActionU
 	ActionCaseRead, ActionDocumentList, ActionDocumentReview, ActionExtraPropose, ActionExtraApprove,
 	ActionExtraDecline, ActionInvitationCreate, ActionInvitationRevoke, ActionCaseErase, ActionRoleChange,
 	ActionAccountDisable, ActionAccountCreate, ActionAccountTOTPReset, ActionAccountsRead, ActionTokenIssue,
-	ActionTokenRevoke, ActionPasswordLink, ActionKeyRotate, ActionAuditExport, ActionAuditRead, ActionSubjectExport}
+	ActionTokenRevoke, ActionPasswordLink, ActionKeyRotate, ActionAuditExport, ActionAuditRead, ActionSubjectExport,
+	ActionCaseHold, ActionCaseHoldRelease, ActionRetentionRun}
 
 // Every exported resource is valid FHIR R4 (security review, finding 11), checked by
 // testenv.FHIRValid (the R4 JSON schema, the R4 StructureDefinitions, and the rules neither

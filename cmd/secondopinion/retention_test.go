@@ -311,6 +311,13 @@ func TestRetentionRunsTheRules(t *testing.T) {
 	if out, err := w.cli("", "audit", "verify"); err != nil {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
+	// The log of holds, erasures and runs exports as valid FHIR R4 AuditEvents.
+	x := w.do(w.dpo, "GET", "/api/v1/audit/export?format=fhir", nil).want(t, 200, "FHIR NDJSON")
+	var all int
+	w.db.Owner.Get(&all, `SELECT count(*) FROM audit_entries`)
+	if n := testenv.FHIRValid(t, x.body); n < all {
+		t.Fatalf("%d AuditEvents exported of %d entries", n, all)
+	}
 }
 
 // ageDecrypt runs the age CLI on a saved ciphertext with an identity file.
