@@ -36,6 +36,9 @@ type Config struct {
 	InvitationTTL   time.Duration // invitation link and the physician's access; 7 days
 	TokenTTL        time.Duration // API token when Issue is given no ttl; 90 days
 	MaxTokenTTL     time.Duration // longest API token; 366 days
+	// TokenRoles are the roles whose accounts may hold API tokens, which stand in for the
+	// second factor: those that need automation. DefaultTokenRoles when nil.
+	TokenRoles []so.Role
 
 	AccountFailures int           // failed logins per account in ThrottleWindow; 5
 	IPFailures      int           // failed logins per client address in ThrottleWindow; 20
@@ -60,6 +63,9 @@ func (c *Config) defaults() {
 	def(&c.TokenTTL, 90*24*time.Hour)
 	def(&c.MaxTokenTTL, 366*24*time.Hour)
 	def(&c.ThrottleWindow, 15*time.Minute)
+	if c.TokenRoles == nil {
+		c.TokenRoles = DefaultTokenRoles
+	}
 	for _, n := range []struct {
 		p *int
 		v int

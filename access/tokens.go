@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	so "github.com/secondopinion/secondopinion"
@@ -17,6 +18,12 @@ import (
 // is stored. A token carries its account's role and counts as a passed second factor: it is
 // issued out of band by an operator, is long and random, and expires.
 type Tokens struct{ *env }
+
+// DefaultTokenRoles are the roles that need automation (security review, finding 8): case
+// managers (intake from a referral system), DPOs (the audit log into a SIEM) and admins
+// (provisioning). Reviewers open documents and applicants use the pages; neither holds a
+// token unless the centre says so (SO_TOKEN_ROLES).
+var DefaultTokenRoles = []so.Role{so.RoleCaseManager, so.RoleDPO, so.RoleAdmin}
 
 // MaxStaffTokenTTL is the longest life of a staff member's API token: it stands in for their
 // second factor.
@@ -38,6 +45,9 @@ func (t *Tokens) Issue(ctx context.Context, email string, ttl time.Duration) (id
 	}
 	if r.DisabledAt.Valid {
 		return "", "", fmt.Errorf("account is disabled: %w", so.ErrForbidden)
+	}
+	if !slices.Contains(t.TokenRoles, so.Role(r.Role)) {
+		return "", "", fmt.Errorf("the %s role may not hold API tokens (SO_TOKEN_ROLES): %w", r.Role, so.ErrForbidden)
 	}
 	// A token passes for TOTP: a staff member's lives at most MaxStaffTokenTTL (security
 	// review, finding 8).
@@ -78,8 +88,9 @@ func (t *Tokens) Authenticate(ctx context.Context, raw string) (Subject, error) 
 	if err != nil {
 		return Subject{}, fmt.Errorf("authenticate token: %w", err)
 	}
+	// A token of a role no longer allowed tokens (the setting was narrowed) counts for nothing.
 	if subtle.ConstantTimeCompare(hashSecret(secret), r.Hash) != 1 || r.RevokedAt.Valid || r.DisabledAt.Valid ||
-		!t.Now().Before(r.ExpiresAt) {
+		!t.Now().Before(r.ExpiresAt) || !slices.Contains(t.TokenRoles, so.Role(r.Role)) {
 		return Subject{}, so.ErrUnauthenticated
 	}
 	return Subject{Role: so.Role(r.Role), AccountID: r.AccountID, Email: r.Email, TOTPSatisfied: true, TokenID: id}, nil

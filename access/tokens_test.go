@@ -111,19 +111,36 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// A staff member's token stands in for their second factor: it lives at most 90 days
-// (security review, finding 8); an applicant's may live as long as the configured maximum.
-func TestStaffTokensAreShort(t *testing.T) {
+// A staff member's token stands in for their second factor: it lives at most 90 days, and
+// only the roles that need automation hold tokens (security review, finding 8): by default
+// case managers, DPOs and admins; an applicant's token, where the centre allows them, may live
+// as long as the configured maximum. A token of a role no longer allowed counts for nothing.
+func TestTokensOnlyForAutomationRoles(t *testing.T) {
 	f := newFixture(t)
 	f.staff("cm@example.org", so.RoleCaseManager)
+	f.staff("rita@example.org", so.RoleReviewer)
 	f.account("ann@example.org", so.RoleApplicant)
 	if _, _, err := f.svc.Tokens.Issue(f.ctx, "cm@example.org", 91*24*time.Hour); !errors.Is(err, so.ErrInvalid) {
 		t.Errorf("a 91-day staff token: %v, want invalid", err)
 	}
-	if _, _, err := f.svc.Tokens.Issue(f.ctx, "cm@example.org", 90*24*time.Hour); err != nil {
+	_, cm, err := f.svc.Tokens.Issue(f.ctx, "cm@example.org", 90*24*time.Hour)
+	if err != nil {
 		t.Errorf("a 90-day staff token: %v", err)
 	}
+	for _, email := range []string{"rita@example.org", "ann@example.org"} {
+		if _, _, err := f.svc.Tokens.Issue(f.ctx, email, time.Hour); !errors.Is(err, so.ErrForbidden) {
+			t.Errorf("a token for %s by default: %v, want forbidden", email, err)
+		}
+	}
+	f.svc.Tokens.TokenRoles = []so.Role{so.RoleApplicant, so.RoleCaseManager}
 	if _, _, err := f.svc.Tokens.Issue(f.ctx, "ann@example.org", 300*24*time.Hour); err != nil {
-		t.Errorf("a 300-day applicant token: %v", err)
+		t.Errorf("a 300-day applicant token where the centre allows them: %v", err)
+	}
+	if _, err := f.svc.Tokens.Authenticate(f.ctx, cm); err != nil {
+		t.Fatalf("the case manager's token: %v", err)
+	}
+	f.svc.Tokens.TokenRoles = []so.Role{so.RoleApplicant}
+	if _, err := f.svc.Tokens.Authenticate(f.ctx, cm); !errors.Is(err, so.ErrUnauthenticated) {
+		t.Errorf("a case manager's token once their role may hold none: %v, want unauthenticated", err)
 	}
 }

@@ -35,7 +35,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	svc, err := access.New(access.Config{DB: db.Runtime, Directory: f.cases, Outbox: outbox, PublicURL: "https://so.test",
-		TOTPKey: make([]byte, access.TOTPKeyLen), Now: f.cases.Now, Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
+		TOTPKey: make([]byte, access.TOTPKeyLen), Now: f.cases.Now, Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1},
+		TokenRoles: so.AccountRoles}) // subjects of every role come from tokens here
 	if err != nil {
 		t.Fatal(err)
 	}

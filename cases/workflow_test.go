@@ -87,7 +87,7 @@ func newFlow(t *testing.T, start time.Time) *flow {
 	}
 	f.svc, err = access.New(access.Config{DB: f.db.Runtime, Directory: f.cases, Outbox: outbox,
 		PublicURL: "https://so.test", TOTPKey: make([]byte, access.TOTPKeyLen), Now: func() time.Time { return f.now },
-		Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}})
+		Argon2: access.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, TokenRoles: so.AccountRoles})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -290,7 +290,7 @@ func (m *Main) buildDomain() error {
 	ccfg := cases.Config{DB: m.db, Calendar: cfg.Calendar, Prices: cfg.Prices, Audit: m.audit,
 		Consent: m.consentGate, Notifier: notices, Logger: m.Logger}
 	acfg := access.Config{
-		DB: m.db, Outbox: m.outbox, PublicURL: cfg.PublicURL, TOTPKey: totpKey,
+		DB: m.db, Outbox: m.outbox, PublicURL: cfg.PublicURL, TOTPKey: totpKey, TokenRoles: cfg.TokenRoles,
 		CaseLanguage: func(ctx context.Context, id string) (string, error) {
 			c, err := m.cases.Get(ctx, id)
 			return string(c.Language), err

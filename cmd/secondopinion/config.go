@@ -50,6 +50,7 @@ type Config struct {
 	Prices           cases.Prices    // SO_CURRENCY and SO_PRICE_*
 	StaffLanguage    so.Language     // SO_STAFF_LANGUAGE: the language of mails to staff
 	Retention        retention.Rules // SO_RETENTION: retention periods per case state (retention.ParseRules)
+	TokenRoles       []so.Role       // SO_TOKEN_ROLES: the roles that may hold API tokens
 }
 
 // priceVars are the price variables, each setting one price over cases.DefaultPrices.
@@ -214,6 +215,20 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if c.Retention, err = retention.ParseRules(r.str("SO_RETENTION", retention.DefaultRules)); err != nil {
 		r.fail("SO_RETENTION", "%v", err)
+	}
+	for _, name := range strings.Split(r.str("SO_TOKEN_ROLES", "case_manager,dpo,admin"), ",") {
+		if name = strings.TrimSpace(name); name == "" || name == "none" {
+			continue
+		}
+		role, err := so.ParseRole(name)
+		if err != nil {
+			r.fail("SO_TOKEN_ROLES", "%q is not an account role (applicant, case_manager, reviewer, dpo, admin)", name)
+			continue
+		}
+		c.TokenRoles = append(c.TokenRoles, role)
+	}
+	if c.TokenRoles == nil {
+		c.TokenRoles = []so.Role{} // "none": nobody holds tokens
 	}
 	for _, f := range strings.Split(r.str("SO_KEK_FILES", ""), ",") {
 		if f = strings.TrimSpace(f); f != "" {

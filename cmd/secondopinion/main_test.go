@@ -74,6 +74,9 @@ func baseVars(t *testing.T, db *testenv.DB, m *testenv.MinIO) map[string]string 
 		"SO_MINIO_SECRET_KEY":    m.SecretKey,
 		"SO_MINIO_BUCKET":        m.Bucket,
 		"SO_SHUTDOWN_TIMEOUT":    "10s",
+		// The tests drive every role through the API with tokens; the default allows them to
+		// case managers, DPOs and admins only (TestTokensOnlyForAutomationRoles).
+		"SO_TOKEN_ROLES": "applicant,case_manager,reviewer,dpo,admin",
 	}
 }
 

@@ -130,3 +130,29 @@ func TestParseTTL(t *testing.T) {
 		}
 	}
 }
+
+// By default only case managers, DPOs and admins may hold API tokens (security review,
+// finding 8): `tokens issue` refuses an applicant and a reviewer, and SO_TOKEN_ROLES widens it.
+func TestTokensOnlyForAutomationRoles(t *testing.T) {
+	a := bootAPI(t)
+	a.account("ann@example.org", so.RoleApplicant, "")
+	a.account("rita@example.org", so.RoleReviewer, "")
+	a.account("dora@example.org", so.RoleDPO, "")
+	delete(a.vars, "SO_TOKEN_ROLES")
+	for _, email := range []string{"ann@example.org", "rita@example.org"} {
+		if out, err := a.cli("", "tokens", "issue", "--email", email); err == nil || !strings.Contains(err.Error(), "may not hold API tokens") {
+			t.Fatalf("tokens issue for %s: %v\n%s", email, err, out)
+		}
+	}
+	if out, err := a.cli("", "tokens", "issue", "--email", "dora@example.org"); err != nil {
+		t.Fatalf("tokens issue for the DPO: %v\n%s", err, out)
+	}
+	a.vars["SO_TOKEN_ROLES"] = "applicant, dpo"
+	if out, err := a.cli("", "tokens", "issue", "--email", "ann@example.org"); err != nil {
+		t.Fatalf("tokens issue for an applicant with SO_TOKEN_ROLES=applicant,dpo: %v\n%s", err, out)
+	}
+	a.vars["SO_TOKEN_ROLES"] = "physician"
+	if _, err := a.cli("", "tokens", "issue", "--email", "dora@example.org"); err == nil || !strings.Contains(err.Error(), "SO_TOKEN_ROLES") {
+		t.Fatalf("SO_TOKEN_ROLES=physician: %v", err)
+	}
+}
