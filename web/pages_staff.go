@@ -191,6 +191,8 @@ type staffCasePage struct {
 	Built      bool
 	Lang       string
 	CanReview  bool // a case manager deciding on documents
+	DPO        bool // the DPO: legal hold and erasure
+	Hold       *cases.Hold
 }
 
 // GET /staff/cases/:id: the case for staff: a case manager's triage, a reviewer's workspace.
@@ -228,6 +230,13 @@ func (s *Server) renderStaffCase(c *gin.Context, a *apiAnswer) {
 	for _, k := range so.Kinds {
 		if k != so.KindReport {
 			sp.Kinds = append(sp.Kinds, k)
+		}
+	}
+	if subj.Role == so.RoleDPO && s.cfg.Holds != nil {
+		sp.DPO = true
+		if sp.Hold, err = s.cfg.Holds.HoldOf(ctx, cp.ID); err != nil {
+			s.pageError(c, err)
+			return
 		}
 	}
 	if subj.Role == so.RoleCaseManager && s.cfg.Reviewers != nil {
@@ -297,6 +306,30 @@ func (s *Server) staffAssign(c *gin.Context) {
 func (s *Server) staffProposeExtra(c *gin.Context) {
 	s.staffForm(c, s.proposeExtra, map[string]string{"type": c.PostForm("type"), "reason": c.PostForm("reason")},
 		c.Param("id"), "page.staffcase.done.extra")
+}
+
+// POST /staff/cases/:id/hold {reason}: the DPO places a legal hold.
+func (s *Server) staffHold(c *gin.Context) {
+	s.staffForm(c, s.placeHold, map[string]string{"reason": c.PostForm("reason")}, c.Param("id"), "page.staffcase.done.hold")
+}
+
+// POST /staff/cases/:id/hold/release: the DPO lifts it.
+func (s *Server) staffReleaseHold(c *gin.Context) {
+	s.staffForm(c, s.releaseHold, nil, c.Param("id"), "page.staffcase.done.unhold")
+}
+
+// POST /staff/cases/:id/erasure {reference}: the DPO erases the case; the queue follows, since
+// the case is gone.
+func (s *Server) staffErase(c *gin.Context) {
+	id := c.Param("id")
+	a := s.callAPI(c, s.eraseCase, map[string]string{"reference": c.PostForm("reference")})
+	if a.OK() {
+		setNotice(c, "page.staffcase.done.erased")
+		seeOther(c, "/staff/cases")
+		return
+	}
+	c.Params = append(c.Params[:0:0], gin.Param{Key: "id", Value: id})
+	s.renderStaffCase(c, &a)
 }
 
 // viewerPage is the document viewer's data.

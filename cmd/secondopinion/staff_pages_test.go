@@ -124,4 +124,9 @@ func TestStaffDesks(t *testing.T) {
 	if !sawReport {
 		t.Error("the applicant cannot download the released report as the specialist uploaded it")
 	}
+	// The DPO erased case B from the pages: gone, with its tombstone.
+	w.do(w.applicant, "GET", "/api/v1/cases/"+caseB, nil).want(t, 404, "the erased case")
+	if tomb := w.do(w.apiToken("dpo@example.org"), "GET", "/api/v1/cases/"+caseB+"/erasure", nil).want(t, 200, "tombstone").json(t); tomb["rule"] != "DSR-2026-17" {
+		t.Errorf("tombstone %v", tomb)
+	}
 }

@@ -2,7 +2,8 @@
 //   PASSWORD (every staff account's), CM_EMAIL, REVIEWER_EMAIL, DPO_EMAIL, ADMIN_EMAIL,
 //   OVERDUE_CASE (submitted, past its triage date), OTHER_CASE (submitted later, not overdue),
 //   REVIEWER_CASE_BEFORE_CONSENT (assigned to the reviewer, consent not countersigned) and its DOC,
-//   IDENTITY_DOC (a PDF of OVERDUE_CASE), REJECT_DOC (a document of it to reject), REPORT (a PDF)
+//   IDENTITY_DOC (a PDF of OVERDUE_CASE), REJECT_DOC (a document of it to reject), REPORT (a PDF).
+//   The DPO puts OTHER_CASE under legal hold, lifts it, and erases the case.
 import { readFileSync } from 'node:fs';
 import { run, newPage, BASE, env, check, out, screenshot, assertNoCSPViolation, axeCheck, chooseLanguage, mailedLink } from './browser.mjs';
 import { enrolTOTP, pdfDrawn } from './staff.mjs';
@@ -155,6 +156,32 @@ async function dpo(browser) {
   await checkPage(page, 'verification');
   await screenshot(page, 'staff-audit-verify');
   await inEveryLanguage(page, [`/staff/audit?case_id=${caseA}`, '/staff/audit/verify']);
+
+  // Legal hold, then erasure at the patient's request, of the other case.
+  await page.goto(`${BASE}/staff/cases/${caseB}`);
+  check(await page.getByText('This case is not under legal hold.').count() === 1, 'the case page does not say whether it is held');
+  await page.getByText('Place a legal hold', { exact: true }).first().click();
+  await page.getByLabel('Reference (a claim, a court order)').fill('Claim 2026/88');
+  await page.getByRole('button', { name: 'Place the hold' }).click();
+  await page.getByRole('status').filter({ hasText: 'The case is under legal hold.' }).waitFor();
+  check(await page.getByText(/Under legal hold since .*: Claim 2026\/88/).count() === 1, 'the hold and its reason are not shown');
+  check(await page.getByText('Erase this case').count() === 0, 'erasure is offered under legal hold');
+  await checkPage(page, 'case under legal hold');
+  await screenshot(page, 'staff-case-hold');
+  await inEveryLanguage(page, [`/staff/cases/${caseB}`]);
+  await page.getByRole('button', { name: 'Lift the legal hold' }).click();
+  await page.getByRole('status').filter({ hasText: 'The legal hold is lifted.' }).waitFor();
+  await page.getByText('Erase this case', { exact: true }).first().click();
+  await page.getByLabel('Reference of the request').fill('DSR-2026-17');
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); d.accept(); });
+  await page.getByRole('button', { name: 'Erase the case for good' }).click();
+  await page.getByRole('status').filter({ hasText: 'The case is erased.' }).waitFor();
+  check(asked.includes('for good'), `the erasure was not confirmed first (asked "${asked}")`);
+  check(page.url() === `${BASE}/staff/cases`, 'after the erasure the queue is not shown');
+  await checkPage(page, 'queue after an erasure');
+  const gone = await page.goto(`${BASE}/staff/cases/${caseB}`);
+  check(gone.status() === 404, `the erased case answers ${gone.status()}`);
   return events.length;
 }
 
