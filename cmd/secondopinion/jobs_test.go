@@ -42,7 +42,7 @@ func TestPeriodicJobsRunOncePerPeriodAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every task runs once at a leader's election, whatever its period.
-	for _, want := range []string{"audit_checkpoint", "credentials_purge", "mail_deliver", "mail_purge", "sla_reminder", "upload_expiry"} {
+	for _, want := range []string{"audit_checkpoint", "credentials_purge", "mail_deliver", "mail_purge", "retention", "sla_reminder", "upload_expiry"} {
 		found := false
 		for _, got := range tasks {
 			found = found || got == want
@@ -50,5 +50,19 @@ func TestPeriodicJobsRunOncePerPeriodAcrossInstances(t *testing.T) {
 		if !found {
 			t.Errorf("task %s never ran (ran: %v)", want, tasks)
 		}
+	}
+	// The retention job's run is in the audit log, as the service's own (no case had expired).
+	var runs int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err := db.Owner.Get(&runs, `SELECT count(*) FROM audit_entries WHERE action = 'retention.run'
+			AND actor_id = 'system:retention' AND actor_role = 'system' AND object_id LIKE 'dry_run=false cases=0 %'`); err != nil {
+			t.Fatal(err)
+		}
+		if runs > 0 {
+			break
+		}
+	}
+	if runs == 0 {
+		t.Error("the retention job's run is not in the audit log")
 	}
 }
