@@ -34,7 +34,7 @@ var accessActions = []string{audit.ActionLogin, audit.ActionLogout, audit.Action
 // accessReasons are the refusal reasons that have words (page.reason.<reason>).
 var accessReasons = []string{audit.ReasonConsent, audit.ReasonNotAssigned, audit.ReasonNotOwner, audit.ReasonRole,
 	audit.ReasonState, audit.ReasonCredentials, audit.ReasonThrottled, audit.ReasonNotFound, audit.ReasonRejectedType,
-	audit.ReasonStorage, audit.ReasonAuditDown, "totp_required", "unauthenticated"}
+	audit.ReasonStorage, audit.ReasonAuditDown, "totp_required", "unauthenticated", "accepted", "rejected"}
 
 // accessRow is one audit entry in words.
 type accessRow struct {
@@ -47,6 +47,9 @@ type accessRow struct {
 	Outcome string
 	Reason  string // why it was refused or failed, in words; "" on success
 	Failed  bool
+	// ShowRole: the page shows the role beside the name (not for "you", nor for another
+	// applicant, whose role is all the page says of them).
+	ShowRole bool
 }
 
 // actorNames turns audit entries about a person into rows: it knows the person, the names of
@@ -95,6 +98,7 @@ func (n *actorNames) row(ctx context.Context, l *loc, e audit.Entry) (accessRow,
 	}
 	r := accessRow{Seq: e.Seq, Time: e.Time, Who: who, Action: e.Action, Object: n.object(ctx, l, e),
 		Outcome: l.Enum("outcome", strconv.Itoa(int(e.Outcome))), Failed: e.Outcome != audit.OutcomeSuccess}
+	r.ShowRole = e.ActorRole != "" && e.ActorID != n.self && e.ActorRole != string(so.RoleApplicant)
 	if e.ActorRole != "" {
 		r.Role = e.ActorRole
 		if w, ok := l.optional("page.role." + e.ActorRole); ok {

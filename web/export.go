@@ -393,7 +393,6 @@ func writeCasesJSON(w io.Writer, p *exportPlan) error {
 type consentBundle struct {
 	ResourceType string               `json:"resourceType"`
 	Type         string               `json:"type"`
-	Timestamp    string               `json:"timestamp,omitempty"`
 	Entry        []consentBundleEntry `json:"entry,omitempty"`
 }
 

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -586,4 +587,59 @@ func TestSubjectAccessExportFailsClosed(t *testing.T) {
 	}
 	// And with the log writable the export is whole again.
 	w.openExport(w.ann, "/api/v1/me/export")
+}
+
+// page GETs a page with a session cookie (and the language switch's cookie when lang is set).
+func (a *apiServer) page(cookie, path, lang string) reply {
+	a.t.Helper()
+	return a.do(who{cookie: cookie}, "GET", path, nil, func(r *http.Request) {
+		if lang != "" {
+			r.AddCookie(&http.Cookie{Name: "so_lang", Value: lang})
+		}
+	})
+}
+
+// "Who opened my files": the patient's page lists the reviewer's opening of their document, by
+// name and role, in their language, and nothing of the other patient; the case page links to
+// it and to the export. Another patient gets 404, staff 403 (they read the audit log itself).
+func TestAccessesPage(t *testing.T) {
+	w := newExportWorld(t)
+	ann := w.linkSignIn("ann@example.org")
+	path := "/cases/" + w.annCase + "/accesses"
+
+	r := w.page(ann, path, "").want(t, 200, "Ann's accesses page")
+	body := string(r.body)
+	row := regexp.MustCompile(`(?s)<tr>\s*<td[^>]*><time[^>]*>[^<]*</time></td>\s*<td[^>]*>Dr Rita Neri \(Specialist\)</td>\s*` +
+		`<td[^>]*>Opened a document</td>\s*<td[^>]*>Document “clinical_history.pdf”</td>\s*<td[^>]*>Success</td>`)
+	if !row.MatchString(body) {
+		t.Errorf("the page has no row of the reviewer opening the clinical history:\n%s", body)
+	}
+	if !strings.Contains(body, "Another applicant") || !strings.Contains(body, `href="/api/v1/me/export"`) {
+		t.Errorf("the page lacks the refused attempt or the export link")
+	}
+	for _, s := range []string{w.bobCase, w.bobDoc, "Giulia", "bob@example.org", "Bob Bianchi", "<script>", "style="} {
+		if strings.Contains(body, s) {
+			t.Errorf("the page contains %q", s)
+		}
+	}
+	if h := r.header; h.Get("Content-Language") != "en" || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") ||
+		h.Get("Cache-Control") != "no-store" {
+		t.Errorf("headers %v", h)
+	}
+	for lang, want := range map[string]string{"it": "Ha aperto un documento", "es": "Abrió un documento"} {
+		if b := string(w.page(ann, path, lang).want(t, 200, lang).body); !strings.Contains(b, "Dr Rita Neri") || !strings.Contains(b, want) ||
+			strings.Contains(b, "page.") {
+			t.Errorf("%s: the page lacks %q or shows a message id", lang, want)
+		}
+	}
+	if b := string(w.page(ann, "/cases/"+w.annCase, "").want(t, 200, "case page").body); !strings.Contains(b, `href="`+path+`"`) ||
+		!strings.Contains(b, `href="/api/v1/me/export"`) {
+		t.Error("the case page does not link to the accesses page and the export")
+	}
+
+	bob := w.linkSignIn("bob@example.org")
+	w.page(bob, path, "").want(t, 404, "Bob on Ann's accesses page")
+	w.account("cm2@example.org", so.RoleCaseManager, "a long enough password")
+	cm, _ := w.enrol("cm2@example.org", "a long enough password")
+	w.page(cm, path, "").want(t, 403, "a case manager on Ann's accesses page")
 }
