@@ -26,6 +26,7 @@ var accessActions = []string{audit.ActionLogin, audit.ActionLogout, audit.Action
 	audit.ActionConsentWithdraw, audit.ActionCaseAssign, audit.ActionCaseList, audit.ActionCaseRead,
 	audit.ActionDocumentList, audit.ActionDocumentReview, audit.ActionExtraPropose, audit.ActionExtraApprove,
 	audit.ActionExtraDecline, audit.ActionInvitationCreate, audit.ActionInvitationRevoke, audit.ActionCaseErase,
+	audit.ActionCaseHold, audit.ActionCaseHoldRelease,
 	audit.ActionRoleChange, audit.ActionAccountDisable, audit.ActionAccountCreate, audit.ActionAccountTOTPReset,
 	audit.ActionPasswordLink, audit.ActionTokenIssue, audit.ActionSubjectExport, "access.denied",
 	"case.submit", "case.triage", "case.request_documents", "case.accept", "case.payment", "case.release",

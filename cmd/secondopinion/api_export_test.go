@@ -32,6 +32,7 @@ import (
 
 	so "github.com/secondopinion/secondopinion"
 	"github.com/secondopinion/secondopinion/audit"
+	"github.com/secondopinion/secondopinion/internal/testenv"
 )
 
 // exportWorld: Ann's request (three documents: a PDF the reviewer opens, a PNG, and a PDF
@@ -323,6 +324,7 @@ func TestSubjectAccessExport(t *testing.T) {
 			} `json:"resource"`
 		} `json:"entry"`
 	}
+	testenv.FHIRValid(t, files["consent/"+w.annCase+".json"])
 	if err := json.Unmarshal(files["consent/"+w.annCase+".json"], &bundle); err != nil {
 		t.Fatal(err)
 	}
