@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 . .ci/lib.sh
 
 command -v curl >/dev/null || so_apt_install curl
+# The subject-access export's tests open its ZIP with Debian's unzip.
+command -v unzip >/dev/null || so_apt_install unzip
 export PATH="$(so_gobin):$PATH"
 so_age_cli >/dev/null
 so_minio_bin >/dev/null

@@ -103,6 +103,7 @@
 //
 //	case.create        ok  403 403 403 403 403
 //	me.export          ok  403 403 403 403 403
+//	subject.export     403 403 403 403 ok  403
 //	audit.read         403 403 403 403 ok  403
 //	audit.export       403 403 403 403 ok  403
 //	accounts.manage    403 403 403 403 403 ok
@@ -120,7 +121,11 @@
 // completeness and legibility, and may reject a document), still behind the consent gate; an
 // applicant sees and may delete every document of their own case, the physician's included;
 // DPOs read case metadata and document lists (for access requests and erasure) and delete
-// documents, never content; physicians cannot read the case record (it holds the patient's
-// details), only upload and see their own uploads; a withdrawn or refunded case is closed to its
-// reviewers (404), its purpose having ended, while case managers and the DPO keep it.
+// documents, never content, with one deliberate exception: the subject-access export on behalf
+// of a data subject (subject.export; GDPR Art. 15 requires the copy to hold the documents),
+// which gives the DPO exactly what the applicant's own export (me.export) holds, each
+// document's opening audited with purpose HLEGAL on behalf of the subject; physicians cannot
+// read the case record (it holds the patient's details), only upload and see their own
+// uploads; a withdrawn or refunded case is closed to its reviewers (404), its purpose having
+// ended, while case managers and the DPO keep it.
 package access

@@ -49,7 +49,8 @@ const (
 // Global actions (Policy.Authorize with an empty case id).
 const (
 	ActionCaseCreate     Action = "case.create"     // POST /cases
-	ActionDataExport     Action = "me.export"       // GET /me/export: the subject's own data
+	ActionDataExport     Action = "me.export"       // GET /me/export: the subject's own data (GDPR Art. 15)
+	ActionSubjectExport  Action = "subject.export"  // GET /accounts/{id}/export: the DPO, on behalf of a data subject
 	ActionAuditRead      Action = "audit.read"      // GET /audit, /audit/verify
 	ActionAuditExport    Action = "audit.export"    // GET /audit/export
 	ActionAccountsManage Action = "accounts.manage" // account administration pages
@@ -63,7 +64,8 @@ var (
 		ActionConsentCountersign, ActionConsentWithdraw, ActionConsentRead, ActionExtrasPropose, ActionExtrasDecide,
 		ActionErasure, ActionCaseHold, ActionDocumentReview}
 	DocumentActions = []Action{ActionDocumentRead, ActionDocumentDelete}
-	GlobalActions   = []Action{ActionCaseCreate, ActionDataExport, ActionAuditRead, ActionAuditExport, ActionAccountsManage}
+	GlobalActions   = []Action{ActionCaseCreate, ActionDataExport, ActionSubjectExport, ActionAuditRead, ActionAuditExport,
+		ActionAccountsManage}
 )
 
 // Transitions maps the last path segment of POST /api/v1/cases/{id}/{transition} to its action.
@@ -86,7 +88,7 @@ var permitted = map[so.Role][]Action{
 		ActionAssignReviewer, ActionInvite, ActionConsentCountersign, ActionConsentRead},
 	so.RoleReviewer: {ActionCaseRead, ActionCaseRelease, ActionDocumentList, ActionDocumentUpload,
 		ActionDocumentRead, ActionExtrasPropose},
-	so.RoleDPO: {ActionAuditRead, ActionAuditExport,
+	so.RoleDPO: {ActionAuditRead, ActionAuditExport, ActionSubjectExport,
 		ActionCaseRead, ActionDocumentList, ActionDocumentDelete, ActionConsentRead, ActionErasure, ActionCaseHold},
 	so.RoleAdmin: {ActionAccountsManage},
 }

@@ -68,6 +68,7 @@ var globalMatrix = []struct {
 }{
 	{access.ActionCaseCreate, "ok 403 403 403 403 403"},
 	{access.ActionDataExport, "ok 403 403 403 403 403"},
+	{access.ActionSubjectExport, "403 403 403 403 ok 403"},
 	{access.ActionAuditRead, "403 403 403 403 ok 403"},
 	{access.ActionAuditExport, "403 403 403 403 ok 403"},
 	{access.ActionAccountsManage, "403 403 403 403 403 ok"},

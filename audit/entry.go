@@ -83,7 +83,7 @@ const (
 	ActionKeyRotate          = "keys.rotate"
 	ActionAuditExport        = "audit.export"
 	ActionAuditRead          = "audit.read"
-	ActionSubjectExport      = "subject.export"
+	ActionSubjectExport      = "subject.export" // a subject-access export (GDPR Art. 15), by the person or the DPO
 )
 
 // Purposes of use (HL7 v3 PurposeOfUse codes, system http://terminology.hl7.org/CodeSystem/v3-ActReason).
@@ -95,7 +95,7 @@ const (
 	PurposeSysAdmin    = "HSYSADMIN" // accounts, keys
 	PurposePatientReq  = "PATRQT"    // the patient's own request
 	PurposeRepresented = "PWATRNY"   // a legal representative acting for the patient
-	PurposeLegal       = "HLEGAL"    // erasure, legal hold
+	PurposeLegal       = "HLEGAL"    // erasure, legal hold, the DPO's subject-access export on behalf of a data subject
 )
 
 // Reasons explain a denial or failure in one short code.

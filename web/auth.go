@@ -76,12 +76,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		// could otherwise grow at network speed (security review, finding 1).
 		s.anonymousDenial(c, reason)
 	} else if reason != "" && !c.GetBool(auditedKey) && s.cfg.Audit != nil {
-		caseID := ""
-		if fp := c.FullPath(); (strings.HasPrefix(fp, "/api/v1/cases/:id") || strings.HasPrefix(fp, "/cases/:id")) &&
-			so.ValidID(c.Param("id")) {
-			caseID = c.Param("id") // so that the case's audit trail shows the refusals too
-		}
-		e := entryFor(c, "access.denied", "route:"+c.FullPath(), c.Param("id"), caseID, reason)
+		e := entryFor(c, "access.denied", "route:"+c.FullPath(), c.Param("id"), routeCaseID(c), reason)
 		e.Outcome = audit.OutcomeMinorFailure
 		if aerr := s.record(c, e); aerr != nil {
 			err = aerr
@@ -114,6 +109,19 @@ func (s *Server) fail(c *gin.Context, err error) {
 		loggerOf(c).Error("internal error", "err", err, "route", c.FullPath())
 		writeError(c, http.StatusInternalServerError, "internal", "internal error; quote the request id to support")
 	}
+}
+
+// routeCaseID is the case id of a route on a case (/api/v1/cases/:id…, /cases/:id…,
+// /staff/cases/:id…), "" otherwise: a refusal there is entered with its case, so that the
+// case's audit trail, and its applicant's accesses page, show the refusals too.
+func routeCaseID(c *gin.Context) string {
+	fp := c.FullPath()
+	for _, p := range []string{"/api/v1/cases/:id", "/cases/:id", "/staff/cases/:id"} {
+		if strings.HasPrefix(fp, p) && so.ValidID(c.Param("id")) {
+			return c.Param("id")
+		}
+	}
+	return ""
 }
 
 // codeStatus is the one map from the domain's error codes to HTTP statuses.

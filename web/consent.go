@@ -27,6 +27,7 @@ type ConsentStore interface {
 	Countersign(ctx context.Context, caseID, caseManagerID string) (consent.Consent, error)
 	Withdraw(ctx context.Context, caseID string) (consent.Consent, error)
 	Current(ctx context.Context, caseID string) (consent.Consent, error)
+	History(ctx context.Context, caseID string) ([]consent.Consent, error)
 }
 
 // fallbackFormLanguage is the form language used when none exists in the case's language.

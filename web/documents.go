@@ -234,7 +234,8 @@ func (s *Server) authorizedDocument(c *gin.Context, a access.Action, auditAction
 	}
 	if err := s.cfg.Policy.AuthorizeDocumentFacts(ctx, subj, a, facts); err != nil {
 		if reason := denialReason(err); reason != "" {
-			s.deny(c, auditAction, "document", id, "", reason, err)
+			// With the document's case when there is one: its applicant learns of the attempt.
+			s.deny(c, auditAction, "document", id, facts.CaseID, reason, err)
 		} else {
 			s.fail(c, err)
 		}

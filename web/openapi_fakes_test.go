@@ -285,6 +285,9 @@ func fakeExchanges() []exchange {
 		{name: "erasure under hold", method: "POST", target: c + "/erasure", token: so.RoleDPO, body: `{"reference":"DSR-17"}`,
 			status: 409, errCode: "conflict"},
 		{name: "tombstone", method: "GET", target: c + "/erasure", token: so.RoleDPO, status: 200},
+		{name: "export without credential", method: "GET", target: "/api/v1/me/export", status: 401, errCode: "unauthenticated"},
+		{name: "export for no applicant", method: "GET", target: "/api/v1/accounts/" + sampleReviewerID + "/export",
+			token: so.RoleDPO, status: 404, errCode: "not_found"},
 		{name: "audit export, bad format", method: "GET", target: "/api/v1/audit/export?format=xml", token: so.RoleDPO,
 			bad: true, status: 400, errCode: "invalid"},
 	}

@@ -465,7 +465,7 @@ func (s *Server) pageError(c *gin.Context, err error) {
 		status, msg = http.StatusServiceUnavailable, "page.error.unavailable"
 	}
 	if reason := denialReason(err); reason != "" && s.cfg.Audit != nil {
-		e := entryFor(c, "access.denied", "page:"+c.FullPath(), c.Param("id"), "", reason)
+		e := entryFor(c, "access.denied", "page:"+c.FullPath(), c.Param("id"), routeCaseID(c), reason)
 		if aerr := s.record(c, e); aerr != nil {
 			status, msg = http.StatusServiceUnavailable, "page.error.unavailable"
 		}

@@ -181,6 +181,23 @@ func TestPageMessagesInEveryLanguage(t *testing.T) {
 	for _, x := range []string{"extra_approved", "extra_declined"} {
 		ids["page.staffcase."+x] = true
 	}
+	for _, a := range accessActions {
+		ids["page.act."+strings.ReplaceAll(a, ".", "_")] = true
+	}
+	for _, r := range accessReasons {
+		ids["page.reason."+r] = true
+	}
+	for _, o := range []string{"case", "consent", "session", "extra", "invitation", "token", "upload", "document",
+		"document_other", "account", "account_you", "person", "page"} {
+		ids["page.accesses.obj_"+o] = true
+	}
+	for _, k := range []string{"you", "other_applicant", "operator", "service", "unknown"} {
+		ids["page.accesses."+k] = true
+	}
+	for _, k := range []string{"title", "generated", "behalf", "contents", "readme", "cases", "consent", "documents",
+		"accesses", "check", "questions"} {
+		ids["page.export.readme_"+k] = true
+	}
 	for _, code := range uploadRefusals {
 		ids["page.upload.reason."+code] = true
 	}

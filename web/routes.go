@@ -32,6 +32,9 @@ func (s *Server) routes() {
 	authed.GET("/documents/:id/content", s.documentContent)
 	authed.GET("/documents/:id/preview", s.documentPreview)
 	authed.DELETE("/documents/:id", s.deleteDocument)
+	// The subject-access export (GDPR Art. 15) streams for as long as it takes: no JSON deadlines.
+	authed.GET("/me/export", s.requireSecondFactor, s.exportOwnData)
+	authed.GET("/accounts/:id/export", s.requireSecondFactor, s.exportForSubject)
 
 	// Sessions, cases and invitations. Signing in and out must work with a stale cookie, so
 	// those routes are outside s.authenticate; staff need their second factor for the rest.
@@ -126,6 +129,7 @@ func (s *Server) routes() {
 	in.GET("/cases/:id/upload", s.pageUpload)
 	in.GET("/cases/:id/receipt", s.pageReceipt)
 	in.GET("/cases/:id/receipt.json", s.receiptJSON)
+	in.GET("/cases/:id/accesses", s.pageAccesses)
 	in.GET("/physician", s.pagePhysician)
 
 	// The staff desks. Enrolling TOTP is the one thing a staff session without it may do.

@@ -61,6 +61,10 @@ type Config struct {
 	AuditLog    AuditLog      // *audit.Reader
 	AuditVerify AuditVerifier // audit.Verify over the database and the checkpoint sink
 
+	// The subject-access export (GDPR Art. 15) and the "who opened my files" page; nil: none.
+	People   People        // *access.Accounts: whose data, and the names of staff who read it
+	Accesses AccessHistory // *audit.Reader: the audit entries about a person
+
 	// Administration (admin only): accounts, API tokens, key-encryption keys.
 	Accounts  AccountAdmin // *access.Accounts
 	APITokens TokenAdmin   // *access.Tokens

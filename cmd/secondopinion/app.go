@@ -133,6 +133,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	auditLog := audit.NewReader(m.db)
 	var h http.Handler = web.New(web.Config{
 		Logger:   m.Logger,
 		Registry: reg,
@@ -161,8 +162,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Now:         m.cases.Now,
 
 		Consents:    consent.NewStore(m.db, m.cases),
-		AuditLog:    audit.NewReader(m.db),
+		AuditLog:    auditLog,
 		AuditVerify: m.auditCheck,
+		People:      m.access.Accounts,
+		Accesses:    auditLog,
 
 		Unfinished:     m.store,
 		Catalogue:      catalogue,

@@ -432,6 +432,7 @@ func TestPagesAccessibleInEveryLanguage(t *testing.T) {
 		{"name": "consent-sign", "path": "/cases/" + draft + "/consent", "as": "applicant"},
 		{"name": "upload", "path": "/cases/" + draft + "/upload", "as": "applicant"},
 		{"name": "receipt", "path": "/cases/" + draft + "/receipt", "as": "applicant"},
+		{"name": "accesses", "path": "/cases/" + review + "/accesses", "as": "applicant"},
 		{"name": "withdraw", "path": "/cases/" + draft + "/withdraw", "as": "applicant"},
 		{"name": "not-found", "path": "/cases/00000000-0000-4000-8000-000000000000", "as": "applicant", "status": 404},
 	}
