@@ -191,8 +191,9 @@ type staffCasePage struct {
 	Built      bool
 	Lang       string
 	CanReview  bool // a case manager deciding on documents
-	DPO        bool // the DPO: legal hold and erasure
+	DPO        bool // the DPO: legal hold, erasure, the applicant's data export
 	Hold       *cases.Hold
+	OwnerID    string // the applicant's account, for the export on their behalf
 }
 
 // GET /staff/cases/:id: the case for staff: a case manager's triage, a reviewer's workspace.
@@ -234,6 +235,9 @@ func (s *Server) renderStaffCase(c *gin.Context, a *apiAnswer) {
 	}
 	if subj.Role == so.RoleDPO && s.cfg.Holds != nil {
 		sp.DPO = true
+		if cp.Case != nil {
+			sp.OwnerID = cp.Case.OwnerID
+		}
 		if sp.Hold, err = s.cfg.Holds.HoldOf(ctx, cp.ID); err != nil {
 			s.pageError(c, err)
 			return

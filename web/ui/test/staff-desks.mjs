@@ -169,6 +169,11 @@ async function dpo(browser) {
   await checkPage(page, 'case under legal hold');
   await screenshot(page, 'staff-case-hold');
   await inEveryLanguage(page, [`/staff/cases/${caseB}`]);
+  const [zip] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('link', { name: "Download the applicant's data (ZIP)" }).click()]);
+  const bytes = readFileSync(await zip.path());
+  check(zip.suggestedFilename().endsWith('.zip') && bytes.subarray(0, 2).toString() === 'PK',
+    `the DPO's export on the applicant's behalf is not a ZIP (${zip.suggestedFilename()}, ${bytes.length} bytes)`);
   await page.getByRole('button', { name: 'Lift the legal hold' }).click();
   await page.getByRole('status').filter({ hasText: 'The legal hold is lifted.' }).waitFor();
   await page.getByText('Erase this case', { exact: true }).first().click();
