@@ -177,13 +177,14 @@ type Erasure struct {
 var ErrHeld = so.Errorf(so.EConflict, "the case is under legal hold")
 
 // BeginErasure starts erasing the case: it checks that the case is not under legal hold
-// (ErrHeld) and not in review (a report is being written: so.StateError), marks the case as
+// (ErrHeld), not in review (a report is being written: so.StateError), and, for the retention
+// rules (expiry not nil), still expired (EConflict when it moved on meanwhile), marks the case as
 // being erased (from then on it answers as missing: so.ErrNotFound to everyone), and writes the
 // erasure's audit entry, in one transaction. It returns the documents to crypto-shred and
 // delete, one by one, before FinishErasure. A case whose erasure began and was interrupted can
 // be begun again: it carries on. The caller authorized the erasure (the DPO, asking
 // access.Policy for access.ActionErasure, or the retention job).
-func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reason ErasureReason, rule string) (*Erasure, error) {
+func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reason ErasureReason, rule string, expiry *Expiry) (*Erasure, error) {
 	if !so.ValidID(caseID) {
 		return nil, so.ErrNotFound
 	}
@@ -196,9 +197,10 @@ func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reaso
 		Status  string       `db:"status"`
 		Erasing sql.NullTime `db:"erasing_at"`
 		Held    bool         `db:"held"`
+		Since   time.Time    `db:"since"`
 	}
-	err = tx.GetContext(ctx, &cs, `SELECT status, erasing_at, EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = c.id) AS held
-		FROM cases c WHERE id = $1 FOR UPDATE`, caseID)
+	err = tx.GetContext(ctx, &cs, `SELECT status, erasing_at, EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = c.id) AS held,
+		`+sinceSQL+` AS since FROM cases c WHERE id = $1 FOR UPDATE`, caseID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, so.ErrNotFound
 	}
@@ -210,6 +212,8 @@ func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reaso
 		return nil, ErrHeld
 	case !cs.Erasing.Valid && so.CaseStatus(cs.Status) == so.StatusInReview:
 		return nil, so.StateError(so.StatusInReview)
+	case !cs.Erasing.Valid && expiry != nil && (so.CaseStatus(cs.Status) != expiry.Status || cs.Since.After(expiry.Cutoff)):
+		return nil, so.Errorf(so.EConflict, "the case changed since it was found expired: kept")
 	}
 	if !cs.Erasing.Valid {
 		if _, err := tx.ExecContext(ctx, `UPDATE cases SET erasing_at = $2 WHERE id = $1`, caseID, c.Now()); err != nil {
@@ -322,6 +326,20 @@ func (c *Cases) TombstoneOf(ctx context.Context, caseID string) (Tombstone, erro
 	return t, nil
 }
 
+// sinceSQL is when the case c entered its state: closed_at for a closed case; for a draft its
+// last change or upload; else its latest step into the state, else its last change.
+const sinceSQL = `coalesce(CASE WHEN c.status = 'closed' THEN c.closed_at END,
+	CASE WHEN c.status = 'draft' THEN greatest(c.updated_at, (SELECT max(d.created_at) FROM documents d WHERE d.case_id = c.id)) END,
+	(SELECT max(e.at) FROM case_events e WHERE e.case_id = c.id AND e.to_status = c.status AND e.from_status <> e.to_status),
+	c.updated_at)`
+
+// Expiry is what the retention rules found expired, checked again by BeginErasure under the
+// case's lock: the case must still be in Status, and have been since Cutoff or before.
+type Expiry struct {
+	Status so.CaseStatus
+	Cutoff time.Time
+}
+
 // Expired is a case whose retention period has ended: the state it is in, since when.
 type Expired struct {
 	CaseID string        `json:"case_id" db:"id"`
@@ -348,10 +366,7 @@ func (c *Cases) ExpiredCases(ctx context.Context, cutoffs map[so.CaseStatus]time
 	out := []Expired{}
 	err := c.db.SelectContext(ctx, &out, `WITH since AS (
 			SELECT c.id, c.status, c.erasing_at IS NOT NULL AS erasing,
-				coalesce(CASE WHEN c.status = 'closed' THEN c.closed_at END,
-					(SELECT max(e.at) FROM case_events e WHERE e.case_id = c.id AND e.to_status = c.status
-						AND e.from_status <> e.to_status),
-					c.updated_at) AS since
+				`+sinceSQL+` AS since
 			FROM cases c
 			WHERE NOT EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = c.id)
 		)

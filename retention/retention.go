@@ -16,7 +16,7 @@ import (
 
 // Cases is what erasure needs of the case store (*cases.Cases).
 type Cases interface {
-	BeginErasure(ctx context.Context, by cases.Actor, caseID string, reason cases.ErasureReason, rule string) (*cases.Erasure, error)
+	BeginErasure(ctx context.Context, by cases.Actor, caseID string, reason cases.ErasureReason, rule string, expiry *cases.Expiry) (*cases.Erasure, error)
 	ForgetErased(ctx context.Context, er *cases.Erasure, docID string) error
 	FinishErasure(ctx context.Context, er *cases.Erasure) (cases.Tombstone, error)
 	ExpiredCases(ctx context.Context, cutoffs map[so.CaseStatus]time.Time, limit int) ([]cases.Expired, error)
@@ -73,7 +73,11 @@ func (e *Eraser) Rules() Rules { return e.cfg.Rules }
 // its registry row, then the case's uploads, then FinishErasure (tombstone; the case's rows).
 // Interrupted, it can be run again and carries on. The caller authorized by.
 func (e *Eraser) Erase(ctx context.Context, by cases.Actor, caseID string, reason cases.ErasureReason, rule string) (cases.Tombstone, error) {
-	er, err := e.cfg.Cases.BeginErasure(ctx, by, caseID, reason, rule)
+	return e.erase(ctx, by, caseID, reason, rule, nil)
+}
+
+func (e *Eraser) erase(ctx context.Context, by cases.Actor, caseID string, reason cases.ErasureReason, rule string, expiry *cases.Expiry) (cases.Tombstone, error) {
+	er, err := e.cfg.Cases.BeginErasure(ctx, by, caseID, reason, rule, expiry)
 	if err != nil {
 		return cases.Tombstone{}, err
 	}
@@ -158,14 +162,20 @@ func (e *Eraser) Run(ctx context.Context, opt RunOptions) (Report, error) {
 	if dryRun {
 		return r, nil
 	}
+	cutoffs := e.cfg.Rules.Cutoffs(now)
 	for _, c := range r.Cases {
 		rule := "retention: " + string(c.Status)
+		var expiry *cases.Expiry
 		if p, ok := e.cfg.Rules.States[c.Status]; ok {
 			rule += "=" + p.String()
+			expiry = &cases.Expiry{Status: c.Status, Cutoff: cutoffs[c.Status]}
 		}
-		if _, err := e.Erase(ctx, by, c.CaseID, cases.ErasureRetention, rule); err != nil {
+		if _, err := e.erase(ctx, by, c.CaseID, cases.ErasureRetention, rule, expiry); err != nil {
 			if ctx.Err() != nil {
 				return r, ctx.Err()
+			}
+			if so.ErrorCode(err) == so.EConflict || errors.Is(err, so.ErrNotFound) {
+				continue // put under hold, moved on or erased meanwhile: kept, or gone already
 			}
 			e.log.ErrorContext(ctx, "retention: case not erased", "case", c.CaseID, "err", err)
 			r.Failures = append(r.Failures, c.CaseID)
