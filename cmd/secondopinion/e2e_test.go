@@ -163,7 +163,7 @@ func newWorldOn(t *testing.T, bucket *testenv.MinIO) *world {
 		t.Fatal(err)
 	}
 	w.acc, err = access.New(access.Config{DB: w.db.Runtime, Directory: w.cases, Outbox: outbox,
-		PublicURL: "http://127.0.0.1", TOTPKey: totpKey})
+		PublicURL: "http://127.0.0.1", TOTPKey: totpKey, TokenRoles: so.AccountRoles}) // as baseVars' SO_TOKEN_ROLES
 	if err != nil {
 		t.Fatal(err)
 	}
