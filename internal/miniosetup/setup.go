@@ -122,10 +122,12 @@ func Setup(ctx context.Context, c Config, out io.Writer) error {
 	if err := c.check(); err != nil {
 		return fmt.Errorf("storage setup: %w", err)
 	}
-	if err := documentsBucket(ctx, c, out); err != nil {
+	// The checkpoints' bucket first: one there without object locking stops Setup before it
+	// has made anything.
+	if err := checkpointsBucket(ctx, c, out); err != nil {
 		return err
 	}
-	if err := checkpointsBucket(ctx, c, out); err != nil {
+	if err := documentsBucket(ctx, c, out); err != nil {
 		return err
 	}
 	if err := copyCheckpoints(ctx, c, out); err != nil {
