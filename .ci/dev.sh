@@ -48,11 +48,13 @@ SQL
  echo "postgres://so_app:$app_pw@127.0.0.1:$pg_port/secondopinion?sslmode=disable" >"$data/secrets/database-url"
  echo "postgres://so_owner:$owner_pw@127.0.0.1:$pg_port/secondopinion?sslmode=disable" >"$data/secrets/database-owner-url")
 
-# MinIO
+# MinIO. The service has a user of its own (security review, finding 3), made below by
+# `storage setup` with the root credentials, which only that command is given.
 minio_pw=$(secret minio-root-password)
 so_log "MinIO on 127.0.0.1:$minio_port"
 so_minio_start "$data/minio" "$minio_port" so-admin "$minio_pw" "$data/minio.pid"
-(umask 077; echo "$minio_pw" >"$data/secrets/minio-secret-key")
+secret minio-service-secret-key >/dev/null
+rm -f "$data/secrets/minio-secret-key" # the root password, which the service was given before
 
 # Keys: the key-encryption key and the audit checkpoint signing key.
 bin="$root/bin/secondopinion"
@@ -76,9 +78,10 @@ SO_PUBLIC_URL=http://127.0.0.1:8080
 SO_DATABASE_URL_FILE=$data/secrets/database-url
 SO_DATABASE_OWNER_URL_FILE=$data/secrets/database-owner-url
 SO_MINIO_ENDPOINT=127.0.0.1:$minio_port
-SO_MINIO_ACCESS_KEY=so-admin
-SO_MINIO_SECRET_KEY_FILE=$data/secrets/minio-secret-key
+SO_MINIO_ACCESS_KEY=secondopinion
+SO_MINIO_SECRET_KEY_FILE=$data/secrets/minio-service-secret-key
 SO_MINIO_BUCKET=secondopinion
+SO_MINIO_CHECKPOINT_BUCKET=secondopinion-audit
 SO_KEK_FILES=$kek_files
 SO_TOTP_KEY_FILE=$data/keys/totp.key
 SO_CHECKPOINT_KEY_FILE=$data/keys/checkpoint.key
@@ -86,6 +89,9 @@ SO_SMTP_URL=file://$data/mail
 ENV
 chmod 600 "$data/dev.env"
 
+so_log "MinIO: the buckets and the service's own user (storage setup)"
+SO_MINIO_ROOT_USER=so-admin SO_MINIO_ROOT_PASSWORD_FILE="$data/secrets/minio-root-password" \
+	"$bin" --env-file "$data/dev.env" storage setup >/dev/null
 "$bin" --env-file "$data/dev.env" migrate
 
 # The first admin, on first start: its password is generated and kept in .data/secrets.

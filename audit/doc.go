@@ -49,5 +49,6 @@
 // checkpoint and this one), or a checkpoint that does not verify or is missing from the
 // database while the sink holds it (KindCheckpoint). Rollbacks and rewrites that also
 // rewrite audit_checkpoints are caught only through the sink's copies, which is why the sink
-// should be storage the database owner cannot write.
+// should be storage the database owner cannot write, and the service only add to: a MinIO
+// bucket with object locking, whose every version MinIOSink reads back.
 package audit

@@ -1,12 +1,14 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/lib/pq"
+	"github.com/minio/minio-go/v7"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -211,5 +213,57 @@ func TestAuditTablesAreAppendOnly(t *testing.T) {
 	}
 	if rep := l.verify(t, nil); !rep.OK || rep.Size != 3 {
 		t.Fatalf("verify: %+v %v", rep, rep.Problem)
+	}
+}
+
+// fixedNotes is a CheckpointSource holding given notes.
+type fixedNotes [][]byte
+
+func (n fixedNotes) Checkpoints(context.Context) ([][]byte, error) { return n, nil }
+
+// On a bucket with object locking (security review, finding 3) a copy written again under its
+// key does not replace the first: Verify compares every version, so rewriting entries, their
+// hashes, the database's checkpoint and the copy together, as whoever held the owner's and
+// the service's credentials and the signing key could, is still found. Copying an unchanged
+// checkpoint again adds no version.
+func TestVerifyComparesEveryVersionOfACopy(t *testing.T) {
+	bucket := testenv.NewBucket(t)
+	sink := &MinIOSink{Client: bucket.Client, Bucket: testenv.NewLockedBucket(t, bucket), Prefix: "audit/"}
+	l := newTestLog(t, sink)
+	l.fill(t, 0, 16)
+	first := l.checkpoint(t)
+	l.checkpoint(t) // the same checkpoint, copied again
+	versions := func() int {
+		n := 0
+		for o := range bucket.Client.ListObjects(context.Background(), sink.Bucket,
+			minio.ListObjectsOptions{Prefix: sink.key(16), WithVersions: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := versions(); n != 1 {
+		t.Fatalf("%d versions of an unchanged checkpoint's copy, want 1", n)
+	}
+
+	asOwner(t, l.db.Owner, `UPDATE audit_entries SET actor_id = 'someone-else' WHERE seq = 5`,
+		`DELETE FROM audit_checkpoints WHERE size = 16`)
+	rehash(t, l)
+	forged := l.checkpoint(t) // signed over the rewritten tree, and put under the same key
+	if bytes.Equal(forged.Note, first.Note) {
+		t.Fatal("the rewrite changed no checkpoint")
+	}
+	if n := versions(); n != 2 {
+		t.Fatalf("%d versions after the rewrite, want 2", n)
+	}
+	// The newest copy alone (all that was read before) agrees with the rewritten log.
+	if rep := l.verify(t, fixedNotes{forged.Note}); !rep.OK {
+		t.Fatalf("the rewritten log against its own checkpoint: %v", rep.Problem)
+	}
+	rep := l.verify(t, sink)
+	if p := rep.Problem; rep.OK || p.Kind != KindFork || p.Seq != 0 || p.Size != 16 {
+		t.Fatalf("rewrite with a rewritten copy: %+v %v", rep, rep.Problem)
 	}
 }

@@ -115,6 +115,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := ensureBucket(ctx, m.minio, cfg.MinIOBucket); err != nil {
 		m.Logger.Warn("object storage not usable at start; /readyz will say when it is", "err", err)
 	}
+	lockCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.checkpointsLocked(lockCtx); err != nil {
+		m.Logger.Warn("the audit checkpoints' bucket (SO_MINIO_CHECKPOINT_BUCKET) is not usable; /readyz will say when it is", "err", err)
+	}
 
 	if err := m.buildDomain(); err != nil {
 		return err
@@ -141,6 +146,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			{Name: "postgres", Fn: func(ctx context.Context) error { return m.db.PingContext(ctx) }},
 			{Name: "schema", Fn: m.schemaCurrent},
 			{Name: "minio", Fn: m.bucketPresent},
+			{Name: "checkpoints", Fn: m.checkpointsLocked},
 		},
 		Tokens:    m.access.Tokens,
 		Sessions:  m.access.Sessions,
@@ -281,7 +287,7 @@ func (m *Main) buildDomain() error {
 	if err != nil {
 		return &ConfigError{Var: "SO_CHECKPOINT_KEY_FILE", Reason: err.Error()}
 	}
-	sink := checkpointSink(m.minio, cfg.MinIOBucket)
+	sink := checkpointSink(m.minio, cfg.MinIOCheckpoints)
 	m.auditCheck = logVerifier{db: m.db, v: verifier, src: sink}
 	m.checkpointer = audit.NewCheckpointer(m.db, audit.CheckpointConfig{
 		Signer: signer, Sink: sink,
@@ -506,6 +512,19 @@ func (m *Main) bucketPresent(ctx context.Context) error {
 	}
 	if !ok {
 		return errors.New("bucket missing")
+	}
+	return nil
+}
+
+// checkpointsLocked checks that the checkpoints' bucket exists and locks what is put there
+// (`storage setup` makes it so): a copy the service could overwrite or delete would prove nothing.
+func (m *Main) checkpointsLocked(ctx context.Context) error {
+	lock, mode, _, _, err := m.minio.GetObjectLockConfig(ctx, m.Config.MinIOCheckpoints)
+	if err != nil {
+		return err
+	}
+	if lock != "Enabled" || mode == nil {
+		return errors.New("the bucket has no object locking with a default retention: run `secondopinion storage setup`")
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ import (
 	"github.com/secondopinion/secondopinion/audit"
 )
 
-// checkpointPrefix is where the audit checkpoints' copies live in the bucket.
+// checkpointPrefix is where the audit checkpoints' copies live in their bucket (and lived in
+// the documents' bucket before they had one of their own).
 const checkpointPrefix = "audit/"
 
 func checkpointSink(c *minio.Client, bucket string) *audit.MinIOSink {
@@ -100,7 +101,7 @@ func auditVerify(ctx context.Context, cfg Config, args []string, stdout, stderr 
 		if err != nil {
 			return fmt.Errorf("minio (SO_MINIO_ENDPOINT): %w", err)
 		}
-		src = checkpointSink(client, cfg.MinIOBucket)
+		src = checkpointSink(client, cfg.MinIOCheckpoints)
 	} else {
 		fmt.Fprintln(stderr, "warning: SO_MINIO_ENDPOINT is not set: the checkpoint copies in object storage are not compared")
 	}

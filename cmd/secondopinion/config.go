@@ -33,6 +33,7 @@ type Config struct {
 	MinIOAccessKey   string         // SO_MINIO_ACCESS_KEY (secret)
 	MinIOSecretKey   string         // SO_MINIO_SECRET_KEY (secret)
 	MinIOBucket      string         // SO_MINIO_BUCKET
+	MinIOCheckpoints string         // SO_MINIO_CHECKPOINT_BUCKET: the audit checkpoints' copies (object locking)
 	MinIOSecure      bool           // SO_MINIO_SECURE
 	KEKFiles         []string       // SO_KEK_FILES comma-separated age identity files, oldest first
 	CheckpointKey    string         // SO_CHECKPOINT_KEY_FILE: the audit checkpoint signing key file
@@ -91,6 +92,7 @@ func (r *envReader) readPrices() cases.Prices {
 var secrets = map[string]bool{
 	"SO_DATABASE_URL": true, "SO_DATABASE_OWNER_URL": true,
 	"SO_MINIO_ACCESS_KEY": true, "SO_MINIO_SECRET_KEY": true, "SO_SMTP_URL": true,
+	"SO_MINIO_ROOT_USER": true, "SO_MINIO_ROOT_PASSWORD": true, // storage setup only
 }
 
 // ConfigError names the variable that is wrong.
@@ -188,6 +190,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		MinIOAccessKey:   r.str("SO_MINIO_ACCESS_KEY", ""),
 		MinIOSecretKey:   r.str("SO_MINIO_SECRET_KEY", ""),
 		MinIOBucket:      r.str("SO_MINIO_BUCKET", "secondopinion"),
+		MinIOCheckpoints: r.str("SO_MINIO_CHECKPOINT_BUCKET", "secondopinion-audit"),
 		MinIOSecure:      r.boolean("SO_MINIO_SECURE", false),
 		CheckpointKey:    r.str("SO_CHECKPOINT_KEY_FILE", ""),
 		TOTPKeyFile:      r.str("SO_TOTP_KEY_FILE", ""),
@@ -276,6 +279,12 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if c.MinIOBucket != "" && !validBucket(c.MinIOBucket) {
 		r.fail("SO_MINIO_BUCKET", "%q is not a valid bucket name (3-63 of a-z 0-9 . -)", c.MinIOBucket)
+	}
+	switch {
+	case !validBucket(c.MinIOCheckpoints):
+		r.fail("SO_MINIO_CHECKPOINT_BUCKET", "%q is not a valid bucket name (3-63 of a-z 0-9 . -)", c.MinIOCheckpoints)
+	case c.MinIOCheckpoints == c.MinIOBucket:
+		r.fail("SO_MINIO_CHECKPOINT_BUCKET", "is SO_MINIO_BUCKET: the checkpoint copies need a bucket of their own, with object locking")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -50,6 +50,10 @@ commands:
                               erase what SO_RETENTION says has expired (cases not under legal
                               hold, rejected documents), as the daily job does; --dry-run lists
                               it and erases nothing (audited)
+  storage setup [--lock-mode compliance|governance] [--retention-days N] [--secret-out FILE]
+                              once, with MinIO's root credentials (SO_MINIO_ROOT_USER,
+                              SO_MINIO_ROOT_PASSWORD): the buckets, the checkpoints' object lock,
+                              the service's user SO_MINIO_ACCESS_KEY and its least-privilege policy
   healthcheck                 exit 0 when the local service answers /healthz (for containers)
   help                        this text
 
@@ -127,6 +131,8 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return auditCommand(ctx, cfg, logger, rest, stdout, stderr)
 	case "retention":
 		return retentionCommand(ctx, cfg, logger, rest, stdout, stderr)
+	case "storage":
+		return storageCommand(ctx, cfg, lookup, rest, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -77,6 +77,8 @@ func baseVars(t *testing.T, db *testenv.DB, m *testenv.MinIO) map[string]string 
 		// The tests drive every role through the API with tokens; the default allows them to
 		// case managers, DPOs and admins only (TestTokensOnlyForAutomationRoles).
 		"SO_TOKEN_ROLES": "applicant,case_manager,reviewer,dpo,admin",
+		// On m's server, so that a test of a private MinIO has everything there.
+		"SO_MINIO_CHECKPOINT_BUCKET": testenv.NewLockedBucket(t, m),
 	}
 }
 
@@ -201,6 +203,8 @@ func TestBadConfigNamesVariable(t *testing.T) {
 		{"database url", "SO_DATABASE_URL", "mysql://u:hunter2@x/db", "SO_DATABASE_URL"},
 		{"minio endpoint", "SO_MINIO_ENDPOINT", "http://minio", "SO_MINIO_ENDPOINT"},
 		{"bucket", "SO_MINIO_BUCKET", "Bad_Bucket", "SO_MINIO_BUCKET"},
+		{"checkpoint bucket", "SO_MINIO_CHECKPOINT_BUCKET", "Bad_Bucket", "SO_MINIO_CHECKPOINT_BUCKET"},
+		{"checkpoints in the documents' bucket (finding 3)", "SO_MINIO_CHECKPOINT_BUCKET", "secondopinion", "SO_MINIO_CHECKPOINT_BUCKET"},
 		{"secure", "SO_MINIO_SECURE", "maybe", "SO_MINIO_SECURE"},
 		{"log level", "SO_LOG_LEVEL", "loud", "SO_LOG_LEVEL"},
 		{"shutdown", "SO_SHUTDOWN_TIMEOUT", "-1s", "SO_SHUTDOWN_TIMEOUT"},

@@ -70,7 +70,7 @@ func (b *bench) auditVerify(ctx context.Context, n int64) (time.Duration, string
 	for k, v := range b.svc.vars {
 		cli.vars[k] = v
 	}
-	cli.vars["SO_DATABASE_URL"], cli.vars["SO_DATABASE_OWNER_URL"], cli.vars["SO_MINIO_BUCKET"] = db.runtimeURL, db.ownerURL, bucket
+	cli.vars["SO_DATABASE_URL"], cli.vars["SO_DATABASE_OWNER_URL"], cli.vars["SO_MINIO_CHECKPOINT_BUCKET"] = db.runtimeURL, db.ownerURL, bucket
 	if _, err := cli.cli(ctx, "migrate"); err != nil {
 		return 0, "", cpuUsage{}, err
 	}

@@ -41,6 +41,7 @@ type bench struct {
 	m      minioServer
 	mc     *minio.Client
 	bucket string
+	audit  string // the checkpoints' bucket: object locking, GOVERNANCE for a day
 	db     *benchDB
 	svc    *service
 	token  string
@@ -130,11 +131,16 @@ func (b *bench) setup(ctx context.Context) error {
 		b.bucket = ""
 		return fmt.Errorf("make bucket: %w", err)
 	}
+	b.audit = b.bucket + "-audit"
+	if err := makeLockedBucket(ctx, b.mc, b.audit); err != nil {
+		b.audit = ""
+		return err
+	}
 	b.progress("preparing a database, keys, an applicant, a token and a case")
 	if b.db, err = createDB(ctx, adminURL); err != nil {
 		return err
 	}
-	if b.svc, err = newService(ctx, b.bin, b.work, b.db, b.m, b.bucket); err != nil {
+	if b.svc, err = newService(ctx, b.bin, b.work, b.db, b.m, b.bucket, b.audit); err != nil {
 		return err
 	}
 	if _, err := b.svc.cli(ctx, "migrate"); err != nil {
@@ -199,6 +205,11 @@ func (b *bench) cleanup() {
 	if b.bucket != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		b.mc.RemoveBucketWithOptions(ctx, b.bucket, minio.RemoveBucketOptions{ForceDelete: true}) // #nosec G104 -- benchmark and test cleanup: nothing to do about a failure
+		cancel()
+	}
+	if b.audit != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		purgeLockedBucket(ctx, b.mc, b.audit)
 		cancel()
 	}
 	if b.db != nil {
@@ -882,4 +893,29 @@ func fmtMs(d time.Duration) string {
 		return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
 	}
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
+
+// makeLockedBucket makes a bucket as `storage setup` makes the checkpoints' one, but with a
+// retention of one day in GOVERNANCE mode, which purgeLockedBucket bypasses.
+func makeLockedBucket(ctx context.Context, mc *minio.Client, bucket string) error {
+	if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		return fmt.Errorf("make bucket: %w", err)
+	}
+	mode, days, unit := minio.Governance, uint(1), minio.Days
+	if err := mc.SetObjectLockConfig(ctx, bucket, &mode, &days, &unit); err != nil {
+		purgeLockedBucket(ctx, mc, bucket)
+		return fmt.Errorf("object lock: %w", err)
+	}
+	return nil
+}
+
+// purgeLockedBucket removes every version in the bucket, bypassing GOVERNANCE retention (the
+// bench has root credentials), and the bucket.
+func purgeLockedBucket(ctx context.Context, mc *minio.Client, bucket string) {
+	for o := range mc.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if o.Err == nil {
+			mc.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID, GovernanceBypass: true}) // #nosec G104 -- benchmark cleanup: nothing to do about a failure
+		}
+	}
+	mc.RemoveBucket(ctx, bucket) // #nosec G104 -- benchmark cleanup: nothing to do about a failure
 }

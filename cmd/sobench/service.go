@@ -116,7 +116,7 @@ type service struct {
 
 // newService writes the keys serve needs into dir and returns the configuration of a
 // service on a free loopback port.
-func newService(ctx context.Context, bin, dir string, db *benchDB, m minioServer, bucket string) (*service, error) {
+func newService(ctx context.Context, bin, dir string, db *benchDB, m minioServer, bucket, checkpoints string) (*service, error) {
 	kek := filepath.Join(dir, "kek-1.age")
 	s := &service{bin: bin}
 	if _, err := s.cli(ctx, "keys", "generate", "--out", kek); err != nil {
@@ -154,6 +154,7 @@ func newService(ctx context.Context, bin, dir string, db *benchDB, m minioServer
 		"SO_TOTP_KEY_FILE":       totp,
 		"SO_SMTP_URL":            "file://" + mail,
 	}
+	s.vars["SO_MINIO_CHECKPOINT_BUCKET"] = checkpoints
 	return s, nil
 }
 
