@@ -153,6 +153,8 @@ func newService(ctx context.Context, bin, dir string, db *benchDB, m minioServer
 		"SO_CHECKPOINT_KEY_FILE": checkpoint,
 		"SO_TOTP_KEY_FILE":       totp,
 		"SO_SMTP_URL":            "file://" + mail,
+		// The bench acts as an applicant through an API token, which the centre must allow.
+		"SO_TOKEN_ROLES": "applicant,case_manager,dpo,admin",
 	}
 	s.vars["SO_MINIO_CHECKPOINT_BUCKET"] = checkpoints
 	return s, nil
