@@ -275,6 +275,11 @@ func TestConsentRowsAreProtected(t *testing.T) {
 	if _, err := f.db.Runtime.ExecContext(ctx, `UPDATE case_consents SET withdrawn_at = NULL`); err == nil {
 		t.Error("a withdrawn consent was reopened")
 	}
+	// An erased case leaves its tombstone (cases.FinishErasure does both in one transaction).
+	if _, err := f.db.Runtime.ExecContext(ctx, `INSERT INTO case_tombstones (case_id, last_status, created_at, erased_at,
+		reason, documents) VALUES ($1, 'withdrawn', now(), now(), 'request', 0)`, caseID); err != nil {
+		t.Fatalf("tombstone: %v", err)
+	}
 	if _, err := f.db.Runtime.ExecContext(ctx, `DELETE FROM cases WHERE id = $1`, caseID); err != nil {
 		t.Fatalf("erase case: %v", err)
 	}
