@@ -65,24 +65,7 @@ func (r *Reader) EachAbout(ctx context.Context, a About, fn func(Entry) error) e
 	if err != nil {
 		return err
 	}
-	args = append(args, int64(0), size)
-	q := fmt.Sprintf(`SELECT %s FROM audit_entries WHERE %s AND seq >= $%d AND seq < $%d ORDER BY seq LIMIT %d`,
-		entryColumns, cond, len(args)-1, len(args), eachBatch)
-	for {
-		page, err := r.page(ctx, q, args)
-		if err != nil {
-			return err
-		}
-		for _, e := range page {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		if len(page) < eachBatch {
-			return nil
-		}
-		args[len(args)-2] = page[len(page)-1].Seq + 1
-	}
+	return r.each(ctx, cond, args, size, fn)
 }
 
 // LatestAbout returns the newest entries about the person a describes, newest first, at

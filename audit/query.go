@@ -258,6 +258,12 @@ func (r *Reader) Each(ctx context.Context, f Filter, fn func(Entry) error) error
 		return err
 	}
 	where, args := f.where()
+	return r.each(ctx, where, args, size, fn)
+}
+
+// each calls fn with every entry matching where (with its args) below size, oldest first, a
+// batch of eachBatch at a time.
+func (r *Reader) each(ctx context.Context, where string, args []any, size int64, fn func(Entry) error) error {
 	args = append(args, int64(0), size)
 	q := fmt.Sprintf(`SELECT %s FROM audit_entries WHERE %s AND seq >= $%d AND seq < $%d ORDER BY seq LIMIT %d`,
 		entryColumns, where, len(args)-1, len(args), eachBatch)

@@ -332,18 +332,11 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (s *Store) expire(ctx context.Context, id string) error {
-	unlock, err := s.lockUpload(ctx, id)
-	if err != nil {
+	u, unlock, err := s.loadLocked(ctx, id)
+	if u == nil || err != nil {
 		return err
 	}
 	defer unlock()
-	u, err := s.load(ctx, id)
-	if errors.Is(err, handler.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	if err := u.Terminate(ctx); err != nil {
 		return err
 	}
@@ -380,18 +373,11 @@ func (s *Store) EraseCase(ctx context.Context, caseID string) (int, error) {
 
 // discard erases one upload, under its lock, whether or not its document is registered.
 func (s *Store) discard(ctx context.Context, id string) error {
-	unlock, err := s.lockUpload(ctx, id)
-	if err != nil {
+	u, unlock, err := s.loadLocked(ctx, id)
+	if u == nil || err != nil {
 		return err
 	}
 	defer unlock()
-	u, err := s.load(ctx, id)
-	if errors.Is(err, handler.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	if u.row.FinishedAt.Valid {
 		if _, err := s.cfg.DB.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("upload: delete upload: %w", err)
@@ -418,4 +404,22 @@ func (s *Store) lockUpload(ctx context.Context, id string) (unlock func(), err e
 		return nil, fmt.Errorf("upload: lock %s: %w", id, err)
 	}
 	return func() { lock.Unlock() }, nil // #nosec G104 -- an unlock failure leaves the lock to expire
+}
+
+// loadLocked takes the upload's lock and loads it; nil and no error when it is gone. The
+// caller unlocks when the upload is not nil.
+func (s *Store) loadLocked(ctx context.Context, id string) (*storeUpload, func(), error) {
+	unlock, err := s.lockUpload(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.load(ctx, id)
+	if err != nil || u == nil {
+		unlock()
+		if errors.Is(err, handler.ErrNotFound) {
+			err = nil
+		}
+		return nil, nil, err
+	}
+	return u, unlock, nil
 }
