@@ -140,7 +140,7 @@ type Tombstone struct {
 	Reason      ErasureReason `json:"reason" db:"reason"`
 	Rule        string        `json:"rule" db:"rule"` // the retention rule, or the DPO's reference
 	ErasedBy    *string       `json:"erased_by" db:"erased_by"`
-	Documents   int           `json:"documents" db:"documents"`
+	Documents   int           `json:"documents" db:"documents"` // the documents the case had when its erasure began
 }
 
 // ErasureInput is the body of POST /api/v1/cases/{id}/erasure: the DPO's reference for the
@@ -216,7 +216,8 @@ func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reaso
 		return nil, so.Errorf(so.EConflict, "the case changed since it was found expired: kept")
 	}
 	if !cs.Erasing.Valid {
-		if _, err := tx.ExecContext(ctx, `UPDATE cases SET erasing_at = $2 WHERE id = $1`, caseID, c.Now()); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET erasing_at = $2,
+			erasing_documents = (SELECT count(*) FROM documents WHERE case_id = $1) WHERE id = $1`, caseID, c.Now()); err != nil {
 			return nil, fmt.Errorf("begin erasure: %w", err)
 		}
 	}
@@ -262,9 +263,10 @@ func (c *Cases) FinishErasure(ctx context.Context, er *Erasure) (Tombstone, erro
 		SubmittedAt sql.NullTime `db:"submitted_at"`
 		ClosedAt    sql.NullTime `db:"closed_at"`
 		Erasing     sql.NullTime `db:"erasing_at"`
+		Erased      int          `db:"erasing_documents"`
 		Documents   int          `db:"documents"`
 	}
-	err = tx.GetContext(ctx, &r, `SELECT status, created_at, submitted_at, closed_at, erasing_at,
+	err = tx.GetContext(ctx, &r, `SELECT status, created_at, submitted_at, closed_at, erasing_at, coalesce(erasing_documents, 0) AS erasing_documents,
 		(SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS documents
 		FROM cases c WHERE id = $1 FOR UPDATE`, er.CaseID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -281,7 +283,7 @@ func (c *Cases) FinishErasure(ctx context.Context, er *Erasure) (Tombstone, erro
 	}
 	t := Tombstone{CaseID: er.CaseID, LastStatus: so.CaseStatus(r.Status), CreatedAt: r.CreatedAt.UTC(),
 		SubmittedAt: utcPtr(r.SubmittedAt), ClosedAt: utcPtr(r.ClosedAt), ErasedAt: c.Now().UTC(), Reason: er.Reason,
-		Rule: er.Rule, Documents: len(er.Documents)}
+		Rule: er.Rule, Documents: max(r.Erased, len(er.Documents))}
 	if er.erasedBy != "" {
 		t.ErasedBy = &er.erasedBy
 	}
