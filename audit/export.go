@@ -124,6 +124,7 @@ const (
 	urnCase        = "urn:secondopinion:case"
 	urnAccount     = "urn:secondopinion:account"
 	urnObjectTypes = "urn:secondopinion:"
+	urnAction      = "urn:secondopinion:action" // the log's own action, e.g. case.hold
 )
 
 // Coding is a FHIR Coding.
@@ -237,7 +238,8 @@ func eventKind(action string) (typ Coding, sub *Coding, code, profile string) {
 // NewAuditEvent maps an entry to a FHIR R4 AuditEvent following IHE BALP: the acting user
 // as the requesting agent (with its network address), the service as the observing agent
 // and source, the object and the case (the patient) as entities, the request id as a BALP
-// XrequestId entity, the reason as outcomeDesc. The user agent string is not carried.
+// XrequestId entity, the reason as outcomeDesc, the log's own action as a subtype coding
+// (system urn:secondopinion:action) after the standard one. The user agent string is not carried.
 func NewAuditEvent(e Entry, observer string) AuditEvent {
 	typ, sub, code, profile := eventKind(e.Action)
 	ev := AuditEvent{
@@ -255,6 +257,12 @@ func NewAuditEvent(e Entry, observer string) AuditEvent {
 	}
 	if sub != nil {
 		ev.Subtype = []Coding{*sub}
+	}
+	// The log's own action too (after the standard coding): several actions share a DICOM or
+	// RESTful code (a legal hold and a countersignature are both updates), and the DPO's
+	// tools must tell them apart as the CSV does.
+	if e.Action != "" {
+		ev.Subtype = append(ev.Subtype, Coding{System: urnAction, Code: e.Action})
 	}
 	if profile != "" {
 		if e.CaseID != "" && profile != "Login" && profile != "Logout" {

@@ -284,6 +284,8 @@ func TestExportFHIR(t *testing.T) {
 		{[]any{"meta", "profile", 0}, balpProfile + "PatientRead"},
 		{[]any{"type", "code"}, "rest"},
 		{[]any{"subtype", 0, "code"}, "read"},
+		{[]any{"subtype", 1, "system"}, "urn:secondopinion:action"},
+		{[]any{"subtype", 1, "code"}, ActionDocumentOpen},
 		{[]any{"action"}, "R"},
 		{[]any{"outcome"}, "4"},
 		{[]any{"outcomeDesc"}, "consent"},
@@ -308,6 +310,13 @@ func TestExportFHIR(t *testing.T) {
 	login := NewAuditEvent(Entry{Seq: 1, Action: ActionLogin, Outcome: OutcomeMinorFailure, Reason: ReasonCredentials}, "x")
 	if login.Type.Code != "110114" || login.Subtype[0].Code != "110122" || login.Action != "E" || login.Agent[0].Who.Display != "unauthenticated" {
 		t.Errorf("login event: %+v", login)
+	}
+	// Actions that share a standard code stay apart by the log's own action.
+	hold := NewAuditEvent(Entry{Seq: 2, Action: ActionCaseHold, ActorID: "dpo-1", CaseID: "case-9"}, "x")
+	sign := NewAuditEvent(Entry{Seq: 3, Action: ActionConsentCountersign, ActorID: "cm-1", CaseID: "case-9"}, "x")
+	if hold.Action != sign.Action || len(hold.Subtype) != 2 || hold.Subtype[1].Code != ActionCaseHold ||
+		sign.Subtype[1].Code != ActionConsentCountersign {
+		t.Errorf("a legal hold %+v and a countersignature %+v", hold.Subtype, sign.Subtype)
 	}
 
 	buf.Reset()

@@ -318,6 +318,11 @@ func TestRetentionRunsTheRules(t *testing.T) {
 	if n := testenv.FHIRValid(t, x.body); n < all {
 		t.Fatalf("%d AuditEvents exported of %d entries", n, all)
 	}
+	for _, a := range []string{"case.hold", "case.hold_release", "case.erase", "retention.run", "document.erase"} {
+		if !bytes.Contains(x.body, []byte(`"system":"urn:secondopinion:action","code":"`+a+`"`)) {
+			t.Errorf("the FHIR export does not say which events were %s", a)
+		}
+	}
 }
 
 // ageDecrypt runs the age CLI on a saved ciphertext with an identity file.
