@@ -217,7 +217,9 @@ func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reaso
 	}
 	if !cs.Erasing.Valid {
 		if _, err := tx.ExecContext(ctx, `UPDATE cases SET erasing_at = $2,
-			erasing_documents = (SELECT count(*) FROM documents WHERE case_id = $1) WHERE id = $1`, caseID, c.Now()); err != nil {
+			erasing_documents = (SELECT count(*) FROM documents WHERE case_id = $1),
+			erasing_reason = $3, erasing_rule = $4, erasing_by = NULLIF($5, '')::uuid WHERE id = $1`,
+			caseID, c.Now(), reason, rule, by.Subject.AccountID); err != nil {
 			return nil, fmt.Errorf("begin erasure: %w", err)
 		}
 	}
@@ -258,15 +260,19 @@ func (c *Cases) FinishErasure(ctx context.Context, er *Erasure) (Tombstone, erro
 	}
 	defer tx.Rollback()
 	var r struct {
-		Status      string       `db:"status"`
-		CreatedAt   time.Time    `db:"created_at"`
-		SubmittedAt sql.NullTime `db:"submitted_at"`
-		ClosedAt    sql.NullTime `db:"closed_at"`
-		Erasing     sql.NullTime `db:"erasing_at"`
-		Erased      int          `db:"erasing_documents"`
-		Documents   int          `db:"documents"`
+		Status      string         `db:"status"`
+		CreatedAt   time.Time      `db:"created_at"`
+		SubmittedAt sql.NullTime   `db:"submitted_at"`
+		ClosedAt    sql.NullTime   `db:"closed_at"`
+		Erasing     sql.NullTime   `db:"erasing_at"`
+		Erased      int            `db:"erasing_documents"`
+		Reason      sql.NullString `db:"erasing_reason"`
+		Rule        sql.NullString `db:"erasing_rule"`
+		By          sql.NullString `db:"erasing_by"`
+		Documents   int            `db:"documents"`
 	}
 	err = tx.GetContext(ctx, &r, `SELECT status, created_at, submitted_at, closed_at, erasing_at, coalesce(erasing_documents, 0) AS erasing_documents,
+		erasing_reason, erasing_rule, erasing_by,
 		(SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS documents
 		FROM cases c WHERE id = $1 FOR UPDATE`, er.CaseID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -281,10 +287,18 @@ func (c *Cases) FinishErasure(ctx context.Context, er *Erasure) (Tombstone, erro
 	if r.Documents > 0 {
 		return Tombstone{}, so.Errorf(so.EConflict, "%d documents of the case are not erased yet", r.Documents)
 	}
+	// The tombstone says what the erasure's beginning said (one carried on by the retention
+	// job after the DPO's request was interrupted is still the DPO's).
 	t := Tombstone{CaseID: er.CaseID, LastStatus: so.CaseStatus(r.Status), CreatedAt: r.CreatedAt.UTC(),
 		SubmittedAt: utcPtr(r.SubmittedAt), ClosedAt: utcPtr(r.ClosedAt), ErasedAt: c.Now().UTC(), Reason: er.Reason,
 		Rule: er.Rule, Documents: max(r.Erased, len(er.Documents))}
-	if er.erasedBy != "" {
+	switch {
+	case r.Reason.Valid:
+		t.Reason, t.Rule = ErasureReason(r.Reason.String), r.Rule.String
+		if r.By.Valid {
+			t.ErasedBy = &r.By.String
+		}
+	case er.erasedBy != "":
 		t.ErasedBy = &er.erasedBy
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO case_tombstones (case_id, last_status, created_at, submitted_at,

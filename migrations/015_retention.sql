@@ -27,8 +27,12 @@ ALTER TABLE cases DROP CONSTRAINT cases_previous_case_id_fkey,
 
 -- Set when an erasure begins: from then on the case answers as missing to everyone, and an
 -- erasure interrupted half-way is carried on by the next one.
+-- What the tombstone will say is kept from the start, for an erasure carried on by another.
 ALTER TABLE cases ADD COLUMN erasing_at timestamptz,
-    ADD COLUMN erasing_documents integer; -- how many documents it had then, for the tombstone
+    ADD COLUMN erasing_documents integer, -- how many documents it had then
+    ADD COLUMN erasing_reason text,
+    ADD COLUMN erasing_rule text,
+    ADD COLUMN erasing_by uuid;
 
 -- A legal hold: the DPO's reason (a reference, not health data), who placed it and when.
 CREATE TABLE case_holds (
