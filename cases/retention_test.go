@@ -54,9 +54,8 @@ func TestErasureInTheCaseStore(t *testing.T) {
 		t.Fatal("a case row was deleted without a tombstone")
 	}
 
-	er, err := f.cases.BeginErasure(f.ctx, dpo, c.ID, cases.ErasureRetention, "retention: draft=365d",
-		&cases.Expiry{Status: so.StatusDraft, Cutoff: now})
-	if err != nil {
+	if _, err := f.cases.BeginErasure(f.ctx, dpo, c.ID, cases.ErasureRetention, "retention: draft=365d",
+		&cases.Expiry{Status: so.StatusDraft, Cutoff: now}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.cases.Get(f.ctx, c.ID); !errors.Is(err, so.ErrNotFound) {
@@ -71,7 +70,7 @@ func TestErasureInTheCaseStore(t *testing.T) {
 	// Interrupted, it is begun again, by the retention job, and carries on; the rules find it
 	// still; the tombstone says what the beginning said.
 	system := cases.Actor{Subject: access.Subject{Role: so.RoleSystem}}
-	er, err = f.cases.BeginErasure(f.ctx, system, c.ID, cases.ErasureRetention, "retention: something else", nil)
+	er, err := f.cases.BeginErasure(f.ctx, system, c.ID, cases.ErasureRetention, "retention: something else", nil)
 	if err != nil {
 		t.Fatalf("begin again: %v", err)
 	}
