@@ -55,38 +55,24 @@ so_minio_bin() {
 	echo "$b"
 }
 
-# so_age_cli: the age CLI (tests decrypt stored objects with it), installed with `go install`.
-so_age_cli() {
+# so_go_tool BIN MODULE PACKAGE VERSION: the Go command BIN of MODULE at VERSION in GOPATH/bin,
+# installed with `go install PACKAGE@VERSION` unless the binary there was built from it already.
+so_go_tool() {
 	local b
-	b="$(so_gobin)/age"
-	if [ ! -x "$b" ] || ! "$b" --version 2>/dev/null | grep -q "${AGE_VERSION#v}"; then
-		so_log "installing the age CLI $AGE_VERSION"
-		(cd / && go install "filippo.io/age/cmd/...@$AGE_VERSION") >&2 || so_die "go install age failed"
+	b="$(so_gobin)/$1"
+	if [ ! -x "$b" ] || ! go version -m "$b" 2>/dev/null | grep -qP "^\tmod\t\Q$2\E\t\Q$4\E\t"; then
+		so_log "installing $1 $4"
+		(cd / && go install "$3@$4") >&2 || so_die "go install $3@$4 failed"
 	fi
 	echo "$b"
 }
 
-# so_staticcheck: staticcheck at a pinned version, run by make test (security review).
-so_staticcheck() {
-	local b
-	b="$(so_gobin)/staticcheck"
-	if [ ! -x "$b" ] || ! "$b" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
-		so_log "installing staticcheck $STATICCHECK_VERSION"
-		(cd / && go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION") >&2 || so_die "go install staticcheck failed"
-	fi
-	echo "$b"
-}
+# so_age_cli: the age CLI (tests decrypt stored objects with it).
+so_age_cli() { so_go_tool age filippo.io/age "filippo.io/age/cmd/..." "$AGE_VERSION"; }
 
-# so_gosec: gosec at a pinned version, run by make test (security review).
-so_gosec() {
-	local b
-	b="$(so_gobin)/gosec"
-	if [ ! -x "$b" ] || ! go version -m "$b" 2>/dev/null | grep -q "gosec/v2[[:space:]]*$GOSEC_VERSION"; then
-		so_log "installing gosec $GOSEC_VERSION"
-		(cd / && go install "github.com/securego/gosec/v2/cmd/gosec@$GOSEC_VERSION") >&2 || so_die "go install gosec failed"
-	fi
-	echo "$b"
-}
+# so_staticcheck and so_gosec: the linters make test runs (security review), pinned.
+so_staticcheck() { so_go_tool staticcheck honnef.co/go/tools honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION"; }
+so_gosec() { so_go_tool gosec github.com/securego/gosec/v2 github.com/securego/gosec/v2/cmd/gosec "$GOSEC_VERSION"; }
 
 # so_free_port: a loopback TCP port nobody listens on.
 so_free_port() {

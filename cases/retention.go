@@ -24,9 +24,18 @@ type Hold struct {
 	PlacedAt time.Time `json:"placed_at"`
 }
 
-// maxHoldReason bounds a hold's reason: a reference (a court order's number, a claim), not a
-// story; it must not hold health data.
-const maxHoldReason = 500
+// maxLegalReference bounds a hold's reason and an erasure's reference: a reference (a court order's
+// number, a claim, a ticket), not a story; it must not hold health data.
+const maxLegalReference = 500
+
+// checkReference trims a hold's reason or an erasure's reference and checks it: required, one
+// line, at most maxLegalReference characters.
+func checkReference(field string, s *string) error {
+	ve := so.Invalid()
+	*s = strings.TrimSpace(*s)
+	checkText(ve, field, *s, maxLegalReference, true, false)
+	return ve.OrNil()
+}
 
 // HoldInput is the body of POST /api/v1/cases/{id}/hold.
 type HoldInput struct {
@@ -34,12 +43,7 @@ type HoldInput struct {
 }
 
 // Validate checks the input: a hold needs its reason.
-func (in *HoldInput) Validate() error {
-	ve := so.Invalid()
-	in.Reason = strings.TrimSpace(in.Reason)
-	checkText(ve, "reason", in.Reason, maxHoldReason, true, false)
-	return ve.OrNil()
-}
+func (in *HoldInput) Validate() error { return checkReference("reason", &in.Reason) }
 
 // PlaceHold puts the case under legal hold, in one transaction with its audit entry. A case
 // already under hold keeps its first hold (EConflict). The caller has asked access.Policy for
@@ -150,12 +154,7 @@ type ErasureInput struct {
 }
 
 // Validate checks the input.
-func (in *ErasureInput) Validate() error {
-	ve := so.Invalid()
-	in.Reference = strings.TrimSpace(in.Reference)
-	checkText(ve, "reference", in.Reference, maxHoldReason, true, false)
-	return ve.OrNil()
-}
+func (in *ErasureInput) Validate() error { return checkReference("reference", &in.Reference) }
 
 // StoredObject is a document of a case being erased: its id and its object's key.
 type StoredObject struct {
@@ -167,10 +166,7 @@ type StoredObject struct {
 // FinishErasure.
 type Erasure struct {
 	CaseID    string
-	Reason    ErasureReason
-	Rule      string
 	Documents []StoredObject
-	erasedBy  string
 }
 
 // ErrHeld is the refusal of an erasure of a case under legal hold.
@@ -228,7 +224,7 @@ func (c *Cases) BeginErasure(ctx context.Context, by Actor, caseID string, reaso
 	if err := c.logTx(ctx, tx, e); err != nil {
 		return nil, err
 	}
-	er := &Erasure{CaseID: caseID, Reason: reason, Rule: rule, erasedBy: by.Subject.AccountID}
+	er := &Erasure{CaseID: caseID}
 	if err := tx.SelectContext(ctx, &er.Documents, `SELECT id, object_key FROM documents WHERE case_id = $1 ORDER BY id`,
 		caseID); err != nil {
 		return nil, fmt.Errorf("begin erasure: %w", err)
@@ -265,14 +261,13 @@ func (c *Cases) FinishErasure(ctx context.Context, er *Erasure) (Tombstone, erro
 		SubmittedAt sql.NullTime   `db:"submitted_at"`
 		ClosedAt    sql.NullTime   `db:"closed_at"`
 		Erasing     sql.NullTime   `db:"erasing_at"`
-		Erased      int            `db:"erasing_documents"`
-		Reason      sql.NullString `db:"erasing_reason"`
+		Erased      sql.NullInt64  `db:"erasing_documents"`
+		Reason      sql.NullString `db:"erasing_reason"` // set with erasing_at
 		Rule        sql.NullString `db:"erasing_rule"`
 		By          sql.NullString `db:"erasing_by"`
 		Documents   int            `db:"documents"`
 	}
-	err = tx.GetContext(ctx, &r, `SELECT status, created_at, submitted_at, closed_at, erasing_at, coalesce(erasing_documents, 0) AS erasing_documents,
-		erasing_reason, erasing_rule, erasing_by,
+	err = tx.GetContext(ctx, &r, `SELECT status, created_at, submitted_at, closed_at, erasing_at, erasing_documents, erasing_reason, erasing_rule, erasing_by,
 		(SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS documents
 		FROM cases c WHERE id = $1 FOR UPDATE`, er.CaseID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -290,16 +285,10 @@ func (c *Cases) FinishErasure(ctx context.Context, er *Erasure) (Tombstone, erro
 	// The tombstone says what the erasure's beginning said (one carried on by the retention
 	// job after the DPO's request was interrupted is still the DPO's).
 	t := Tombstone{CaseID: er.CaseID, LastStatus: so.CaseStatus(r.Status), CreatedAt: r.CreatedAt.UTC(),
-		SubmittedAt: utcPtr(r.SubmittedAt), ClosedAt: utcPtr(r.ClosedAt), ErasedAt: c.Now().UTC(), Reason: er.Reason,
-		Rule: er.Rule, Documents: max(r.Erased, len(er.Documents))}
-	switch {
-	case r.Reason.Valid:
-		t.Reason, t.Rule = ErasureReason(r.Reason.String), r.Rule.String
-		if r.By.Valid {
-			t.ErasedBy = &r.By.String
-		}
-	case er.erasedBy != "":
-		t.ErasedBy = &er.erasedBy
+		SubmittedAt: utcPtr(r.SubmittedAt), ClosedAt: utcPtr(r.ClosedAt), ErasedAt: c.Now().UTC(),
+		Reason: ErasureReason(r.Reason.String), Rule: r.Rule.String, Documents: max(int(r.Erased.Int64), len(er.Documents))}
+	if r.By.Valid {
+		t.ErasedBy = &r.By.String
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO case_tombstones (case_id, last_status, created_at, submitted_at,
 		closed_at, erased_at, reason, rule, erased_by, documents) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -384,7 +373,8 @@ func (c *Cases) ExpiredCases(ctx context.Context, cutoffs map[so.CaseStatus]time
 			SELECT c.id, c.status, c.erasing_at IS NOT NULL AS erasing,
 				`+sinceSQL+` AS since
 			FROM cases c
-			WHERE NOT EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = c.id)
+			WHERE (c.status = ANY($1) OR c.erasing_at IS NOT NULL)
+				AND NOT EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = c.id)
 		)
 		SELECT s.id, s.status, s.since, s.erasing FROM since s
 		LEFT JOIN unnest($1::text[], $2::timestamptz[]) AS r(status, cutoff) ON r.status = s.status

@@ -174,8 +174,8 @@ func (e *Eraser) Run(ctx context.Context, opt RunOptions) (Report, error) {
 			if ctx.Err() != nil {
 				return r, ctx.Err()
 			}
-			if so.ErrorCode(err) == so.EConflict || errors.Is(err, so.ErrNotFound) {
-				continue // put under hold, moved on or erased meanwhile: kept, or gone already
+			if kept(err) {
+				continue
 			}
 			e.log.ErrorContext(ctx, "retention: case not erased", "case", c.CaseID, "err", err)
 			r.Failures = append(r.Failures, c.CaseID)
@@ -188,8 +188,8 @@ func (e *Eraser) Run(ctx context.Context, opt RunOptions) (Report, error) {
 			if ctx.Err() != nil {
 				return r, ctx.Err()
 			}
-			if so.ErrorCode(err) == so.EConflict || errors.Is(err, so.ErrNotFound) {
-				continue // reviewed again, put under hold, or erased meanwhile: kept, or gone already
+			if kept(err) {
+				continue
 			}
 			e.log.ErrorContext(ctx, "retention: rejected document not erased", "document", d.DocumentID, "err", err)
 			r.Failures = append(r.Failures, d.DocumentID)
@@ -201,6 +201,12 @@ func (e *Eraser) Run(ctx context.Context, opt RunOptions) (Report, error) {
 		return r, fmt.Errorf("retention: %d erasures failed (see the log)", len(r.Failures))
 	}
 	return r, nil
+}
+
+// kept reports whether an erasure the rules asked for was refused because what it would erase
+// changed meanwhile (put under hold, moved on, reviewed again: kept) or is gone already.
+func kept(err error) bool {
+	return so.ErrorCode(err) == so.EConflict || errors.Is(err, so.ErrNotFound)
 }
 
 func (e *Eraser) eraseRejected(ctx context.Context, by cases.Actor, d cases.RejectedDocument, cutoff time.Time) error {
