@@ -97,7 +97,7 @@ run(async (browser) => {
           }
           minor += await axeCheck(page, where);
           await assertNoCSPViolation(page, where);
-          if (lang === 'en' || p.name === 'case') {
+          if (lang === 'en' || p.name === 'case' || p.name === 'accesses') {
             await screenshot(page, lang === 'en' ? `${p.name}${width === 360 ? '-360' : ''}` : `${p.name}-${lang}${width === 360 ? '-360' : ''}`);
           }
           if (p.name === 'case-released' && lang === 'en' && width === 1280) {

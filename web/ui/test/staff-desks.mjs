@@ -169,6 +169,15 @@ async function dpo(browser) {
   await checkPage(page, 'case under legal hold');
   await screenshot(page, 'staff-case-hold');
   await inEveryLanguage(page, [`/staff/cases/${caseB}`]);
+  // Screenshots of the held case in every language, at 1280 and 360 px.
+  for (const lang of ['it', 'es', 'en']) {
+    await chooseLanguage(page, lang);
+    await page.goto(`${BASE}/staff/cases/${caseB}`);
+    if (lang !== 'en') await screenshot(page, `staff-case-hold-${lang}`);
+    await page.setViewportSize({ width: 360, height: 800 });
+    await screenshot(page, `staff-case-hold${lang === 'en' ? '' : '-' + lang}-360`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
   const [zip] = await Promise.all([page.waitForEvent('download'),
     page.getByRole('link', { name: "Download the applicant's data (ZIP)" }).click()]);
   const bytes = readFileSync(await zip.path());
